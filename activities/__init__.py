@@ -1,0 +1,1 @@
+"""Activities: all I/O (cloud drivers, webhooks, plug-ins). Idempotent, heartbeating when long."""

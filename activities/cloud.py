@@ -1,0 +1,135 @@
+"""Cloud activities: sync functions over a CloudDriver, run on the worker's thread pool.
+
+openstacksdk is blocking, so these are plain `def`s; an `async def` would stall the worker's event loop.
+Every activity is idempotent: a retry after a worker crash finds the work done or resumes following it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from fenix.cloud.driver import CloudDriver, CloudError
+from fenix.models.cloud import CloudSnapshot, MigrationStatus, MigrationType, ServerStatus
+from fenix.models.cloud_ops import (
+    HostRequest,
+    HostResult,
+    MigrateRequest,
+    MigrateResult,
+    SnapshotRequest,
+    WaitEmptyRequest,
+    WaitEmptyResult,
+)
+from fenix.models.session import InstanceAction
+
+FAILED_MIGRATION = {MigrationStatus.ERROR, MigrationStatus.FAILED}
+
+
+@contextmanager
+def cloud_errors() -> Iterator[None]:
+    """Map driver errors to Temporal failures: 4xx-like are business errors and not retried."""
+    try:
+        yield
+    except CloudError as err:
+        raise ApplicationError(str(err), type=type(err).__name__, non_retryable=not err.retryable) from err
+
+
+class CloudActivities:
+    def __init__(self, driver: CloudDriver, poll_s: float = 1.0) -> None:
+        self._driver = driver
+        self._poll_s = poll_s
+
+    @activity.defn(name="cloud_snapshot")
+    def snapshot(self, req: SnapshotRequest) -> CloudSnapshot:
+        """Hosts (all, or the named ones plus every other compute host), all servers, all groups."""
+        with cloud_errors():
+            hosts = self._driver.list_compute_hosts()
+            missing = set(req.hosts) - {h.name for h in hosts}
+            if missing:
+                raise ApplicationError(f"unknown compute host(s): {', '.join(sorted(missing))}",
+                                       type="NotFound", non_retryable=True)
+            return CloudSnapshot(hosts=hosts, servers=self._driver.list_servers(),
+                                 server_groups=self._driver.list_server_groups())
+
+    @activity.defn(name="disable_host")
+    def disable_host(self, req: HostRequest) -> HostResult:
+        with cloud_errors():
+            before = self._driver.get_compute_host(req.host)
+            if not before.enabled:
+                return HostResult(host=before, changed=False)
+            return HostResult(host=self._driver.disable_host(req.host, req.reason), changed=True)
+
+    @activity.defn(name="enable_host")
+    def enable_host(self, req: HostRequest) -> HostResult:
+        with cloud_errors():
+            before = self._driver.get_compute_host(req.host)
+            if before.enabled:
+                return HostResult(host=before, changed=False)
+            return HostResult(host=self._driver.enable_host(req.host), changed=True)
+
+    @activity.defn(name="migrate_instance")
+    def migrate(self, req: MigrateRequest) -> MigrateResult:
+        """Move one server off `source_host` and follow the migration to its real end.
+
+        A retry (after a crash) first looks at where the server is and at its migration records, so a
+        migration is never started twice. Cancellation is shielded: an abort waits for the move to end.
+        """
+        started = time.monotonic()
+        with cloud_errors(), activity.shield_thread_cancel_exception():
+            server = self._driver.get_server(req.server_id)
+            already = self._in_flight(req)
+            if server.host != req.source_host and server.status == ServerStatus.ACTIVE:
+                return MigrateResult(server_id=server.id, host=server.host, seconds=0.0)
+            if server.status == ServerStatus.VERIFY_RESIZE:
+                self._driver.confirm_resize(server.id)
+                return MigrateResult(server_id=server.id, host=server.host, seconds=0.0)
+            if not already:
+                if req.action == InstanceAction.LIVE_MIGRATE:
+                    self._driver.live_migrate(server.id, req.target_host)
+                else:
+                    self._driver.cold_migrate(server.id, req.target_host)
+            return self._follow(req, started)
+
+    def _in_flight(self, req: MigrateRequest) -> bool:
+        migrations = self._driver.list_migrations(req.server_id)
+        return bool(migrations) and not migrations[-1].status.terminal \
+            and migrations[-1].status != MigrationStatus.FINISHED
+
+    def _follow(self, req: MigrateRequest, started: float) -> MigrateResult:
+        while True:
+            activity.heartbeat(f"following migration of {req.server_id}")
+            migrations = self._driver.list_migrations(req.server_id)
+            latest = migrations[-1] if migrations else None
+            server = self._driver.get_server(req.server_id)
+            if latest is not None and latest.status in FAILED_MIGRATION:
+                raise ApplicationError(
+                    f"{latest.migration_type.value} of {req.server_id} from {req.source_host} to "
+                    f"{latest.dest_host} failed; the server stayed on {server.host}",
+                    type="MigrationFailed", non_retryable=True)
+            if server.status == ServerStatus.VERIFY_RESIZE:
+                self._driver.confirm_resize(server.id)
+                continue
+            if server.status == ServerStatus.ACTIVE and server.host != req.source_host \
+                    and (latest is None or latest.status.terminal
+                         or latest.migration_type == MigrationType.LIVE):
+                return MigrateResult(server_id=server.id, host=server.host,
+                                     seconds=round(time.monotonic() - started, 3),
+                                     migration_id=latest.id if latest else None)
+            time.sleep(self._poll_s)
+
+    @activity.defn(name="wait_host_empty")
+    def wait_empty(self, req: WaitEmptyRequest) -> WaitEmptyResult:
+        """Poll until the named servers (or all) left the host, or the timeout passes."""
+        deadline = time.monotonic() + req.timeout_s
+        with cloud_errors():
+            while True:
+                on_host = [s.id for s in self._driver.list_servers(host=req.host)]
+                remaining = [i for i in on_host if not req.instance_ids or i in req.instance_ids]
+                activity.heartbeat(f"{len(remaining)} server(s) left on {req.host}")
+                if not remaining or time.monotonic() >= deadline:
+                    return WaitEmptyResult(empty=not remaining, remaining=remaining)
+                time.sleep(min(self._poll_s, max(0.0, deadline - time.monotonic())))

@@ -1,0 +1,147 @@
+"""Webhook delivery: one notice to one subscription, as one activity attempt per POST.
+
+Temporal's retry policy (``workflows.options.WEBHOOK``) does the backing off: this activity only sorts
+failures into worth-retrying (``WebhookUnavailable``: 5xx, 408, 429, connection errors, timeouts) and
+final (``WebhookRejected``: other 4xx, redirects, unusable URLs). The webhook's response body is
+ignored: a VNFM answers through the reply URL, not in the webhook response.
+
+Logs name the URL's host and the status only: headers, bodies, paths and query strings may hold tokens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.webhook_body import aodh_body, native_body
+from fenix.models.notification import BodyFormat, Delivery, DeliveryResult
+
+# 408 Request Timeout and 429 Too Many Requests are the 4xx that say "try again later".
+RETRYABLE_4XX = frozenset({408, 429})
+# Upper bound for a Retry-After we honour: beyond it Temporal's own backoff is used.
+MAX_RETRY_AFTER_S = 300.0
+
+
+def _host(url: str) -> str:
+    # hostname[:port] only: the URL's userinfo, path or query may carry credentials.
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{host}:{port}" if port else host
+
+
+def _retry_after(response: httpx.Response) -> timedelta | None:
+    # Only the delta-seconds form; an HTTP-date is rare from webhooks and falls back to the backoff.
+    value = response.headers.get("retry-after", "")
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    if seconds < 0 or seconds > MAX_RETRY_AFTER_S:
+        return None
+    return timedelta(seconds=seconds)
+
+
+class WebhookActivities:
+    """Delivers notices over one shared ``httpx.AsyncClient`` (connection pooling across deliveries)."""
+
+    def __init__(self, timeout_s: float, heartbeat_s: float = 2.0) -> None:
+        """Create the HTTP client.
+
+        Args:
+            timeout_s: httpx timeout (connect, and silence while reading): a VNFM may scale inside the
+                request, so use minutes (``settings.webhook_timeout_s``).
+            heartbeat_s: How often to heartbeat while a POST is open; well below the activity's
+                heartbeat timeout.
+        """
+        self._heartbeat_s = heartbeat_s
+        # No redirects: a webhook that redirects is misconfigured, and following one could carry the
+        # notice to another host.
+        self._client = httpx.AsyncClient(timeout=httpx.Timeout(timeout_s), follow_redirects=False,
+                                         headers={"User-Agent": "fenix-notifier"})
+
+    async def aclose(self) -> None:
+        """Close the HTTP client and its pooled connections (worker shutdown)."""
+        await self._client.aclose()
+
+    @activity.defn(name="deliver_notification")
+    async def deliver(self, req: Delivery) -> DeliveryResult:
+        """POST one notice to one subscription's URL.
+
+        Args:
+            req: The subscription (URL, body format) and the envelope to send.
+
+        Returns:
+            The 2xx status code and the time the POST took.
+
+        Raises:
+            ApplicationError: ``WebhookRejected`` (non-retryable) for 3xx, 4xx other than 408/429 and
+                unusable URLs; ``WebhookUnavailable`` (retryable, honouring a short ``Retry-After``)
+                for 5xx, 408, 429, connection errors and timeouts. Details: ``{"host", "status_code"}``.
+        """
+        sub, env = req.subscription, req.envelope
+        body = aodh_body(env, sub) if sub.format == BodyFormat.AODH else native_body(env)
+        headers = {
+            "Content-Type": "application/json",
+            "X-Fenix-Event": env.event_type,
+            "X-Fenix-Message-Id": env.message_id,
+        }
+        host = _host(sub.url)
+        state = env.payload.get("state", "")
+        start = time.monotonic()
+        try:
+            response = await self._post_heartbeating(sub.url, body, headers, host)
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+            activity.logger.warning("webhook for subscription %s has an unusable URL", sub.id)
+            raise ApplicationError(f"unusable webhook URL for subscription {sub.id}: {exc}",
+                                   {"host": host, "status_code": None},
+                                   type="WebhookRejected", non_retryable=True) from exc
+        except httpx.TimeoutException as exc:
+            activity.logger.warning("webhook %s timed out (%s)", host, type(exc).__name__)
+            raise ApplicationError(f"webhook {host} timed out ({type(exc).__name__})",
+                                   {"host": host, "status_code": None},
+                                   type="WebhookUnavailable") from exc
+        except httpx.HTTPError as exc:
+            activity.logger.warning("webhook %s unreachable: %s", host, type(exc).__name__)
+            raise ApplicationError(f"webhook {host} unreachable: {type(exc).__name__}: {exc}",
+                                   {"host": host, "status_code": None},
+                                   type="WebhookUnavailable") from exc
+        elapsed = round(time.monotonic() - start, 3)
+        status = response.status_code
+        activity.logger.info("webhook %s %s %s: %s in %.2fs", host, env.event_type, state, status, elapsed)
+
+        details: dict[str, Any] = {"host": host, "status_code": status}
+        if 200 <= status < 300:
+            return DeliveryResult(status_code=status, elapsed_s=elapsed)
+        if status >= 500 or status in RETRYABLE_4XX:
+            raise ApplicationError(f"webhook {host} answered {status}", details,
+                                   type="WebhookUnavailable", next_retry_delay=_retry_after(response))
+        raise ApplicationError(f"webhook {host} rejected the notice with {status}", details,
+                               type="WebhookRejected", non_retryable=True)
+
+    async def _post_heartbeating(self, url: str, body: dict[str, Any], headers: dict[str, str],
+                                 host: str) -> httpx.Response:
+        # The POST runs as a task while this loop heartbeats: a VNFM may take minutes inside the
+        # request, and without heartbeats Temporal would time the attempt out and POST again.
+        task = asyncio.create_task(self._client.post(url, json=body, headers=headers))
+        start = time.monotonic()
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=self._heartbeat_s)
+                if done:
+                    return task.result()
+                activity.heartbeat(f"waiting for {host}: {time.monotonic() - start:.0f}s")
+        finally:
+            # Activity cancelled (or heartbeat failed): abandon the request and its connection.
+            if not task.done():
+                task.cancel()

@@ -1,0 +1,25 @@
+"""Looking up subscribers: a query to the registry workflow, done from an activity (it is I/O)."""
+
+from __future__ import annotations
+
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from fenix.constants import REGISTRY_WORKFLOW_ID
+from fenix.models.subscription import SubscriptionFilter, SubscriptionList
+
+
+class SubscriberActivities:
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    @activity.defn(name="find_subscribers")
+    async def find(self, f: SubscriptionFilter) -> SubscriptionList:
+        handle = self._client.get_workflow_handle(REGISTRY_WORKFLOW_ID)
+        try:
+            return await handle.query("list", f, result_type=SubscriptionList)
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return SubscriptionList()  # nobody ever subscribed
+            raise

@@ -1,0 +1,1 @@
+"""Thin FastAPI front end: authenticates, validates, and maps HTTP to Temporal."""

@@ -1,0 +1,56 @@
+"""Module-level dependency aliases (FastAPI resolves them by annotation)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, HTTPException, Request, status
+from temporalio.client import Client
+
+from api.auth import Principal, TokenAuthenticator
+from fenix.settings import Settings
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_client(request: Request) -> Client:
+    client: Client = request.app.state.temporal
+    return client
+
+
+def get_principal(request: Request, x_auth_token: Annotated[str | None, Header()] = None,
+                  authorization: Annotated[str | None, Header()] = None) -> Principal:
+    token = x_auth_token
+    if token is None and authorization and authorization.lower().startswith("bearer "):
+        token = authorization[7:].strip()
+    if not token:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing token: send X-Auth-Token or "
+                                                          "Authorization: Bearer <token>",
+                            headers={"WWW-Authenticate": "Bearer"})
+    auth: TokenAuthenticator = request.app.state.authenticator
+    principal = auth.authenticate(token)
+    if principal is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid token", headers={"WWW-Authenticate": "Bearer"})
+    return principal
+
+
+def require_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    if not principal.is_admin:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this call needs the admin role")
+    return principal
+
+
+def require_service(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    if not principal.is_service:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this call needs the admin or service role")
+    return principal
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ClientDep = Annotated[Client, Depends(get_client)]
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+AdminDep = Annotated[Principal, Depends(require_admin)]
+ServiceDep = Annotated[Principal, Depends(require_service)]

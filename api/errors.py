@@ -1,0 +1,70 @@
+"""Temporal and validation errors mapped to HTTP, in one place. Never a 500 with a traceback."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+log = logging.getLogger("fenix.api")
+
+# ApplicationError types raised by workflow validators -> HTTP status.
+UPDATE_STATUS = {"StaleReply": 409, "InvalidReply": 422, "UnknownProject": 404, "LimitReached": 409}
+
+
+class SessionNotFound(HTTPException):
+    def __init__(self, session_id: str) -> None:
+        super().__init__(404, f"no maintenance session {session_id!r}")
+
+
+def _body(message: str, status: int) -> JSONResponse:
+    # `error` is what Fenix clients read; `detail` is what FastAPI clients expect.
+    return JSONResponse({"error": message, "detail": message}, status_code=status)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        resp = _body(str(exc.detail), exc.status_code)
+        if exc.headers:
+            resp.headers.update(exc.headers)
+        return resp
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for e in exc.errors():
+            where = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
+            problems.append(f"{where}: {e.get('msg')}" if where else str(e.get("msg")))
+        detail = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
+        return JSONResponse({"error": "; ".join(problems), "detail": detail}, status_code=422)
+
+    @app.exception_handler(WorkflowUpdateFailedError)
+    async def update_failed(_: Request, exc: WorkflowUpdateFailedError) -> JSONResponse:
+        cause = exc.cause
+        if isinstance(cause, ApplicationError):
+            return _body(cause.message, UPDATE_STATUS.get(cause.type or "", 422))
+        return _body(str(cause or exc), 422)
+
+    @app.exception_handler(RPCError)
+    async def rpc_error(_: Request, exc: RPCError) -> JSONResponse:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return _body(f"not found: {exc.message}", 404)
+        if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+            log.warning("Temporal unavailable: %s", exc.message)
+            return _body("the workflow service is unavailable, try again", 503)
+        if exc.status == RPCStatusCode.INVALID_ARGUMENT:
+            return _body(exc.message, 400)
+        log.error("Temporal error %s: %s", exc.status, exc.message)
+        return _body("the workflow service failed the request", 502)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error")
+        return _body(f"internal error ({type(exc).__name__}); see the API log", 500)
+

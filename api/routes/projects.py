@@ -1,0 +1,56 @@
+"""Projects (VNFMs): the instance list and the reply (`/v1/maintenance/{session}/{project}`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, status
+from temporalio.client import WorkflowExecutionStatus
+
+from api import views
+from api.deps import ClientDep, PrincipalDep
+from api.schemas import ProjectInstancesOut
+from fenix.models.reply import ProjectReply
+from fenix.models.session import ProjectInstancesQuery
+from workflows.session import MaintenanceSessionWorkflow
+
+router = APIRouter(prefix="/maintenance", tags=["projects"])
+
+
+def _own(principal_project: str, is_admin: bool, project_id: str) -> None:
+    if not is_admin and principal_project != project_id:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "a project can only see and answer for itself")
+
+
+@router.get("/{session_id}/{project_id}", response_model=ProjectInstancesOut)
+async def project_instances(session_id: str, project_id: str, who: PrincipalDep,
+                            client: ClientDep) -> ProjectInstancesOut:
+    """The project's instances the session asks about now (all of them in the session otherwise)."""
+    _own(who.project_id, who.is_admin, project_id)
+    handle, wf_status = await views.describe(client, session_id)
+    if wf_status == WorkflowExecutionStatus.RUNNING:
+        found = await handle.query(MaintenanceSessionWorkflow.project_instances,
+                                   ProjectInstancesQuery(project_id=project_id))
+        if not found.known:
+            raise HTTPException(404, f"project {project_id} has no instances in session {session_id}")
+        return ProjectInstancesOut(instance_ids=found.instance_ids)
+    d = await views.detail(client, session_id)
+    ids = [i.instance_id for i in d.instances if i.project_id == project_id]
+    if not any(p.project_id == project_id for p in d.projects):
+        raise HTTPException(404, f"project {project_id} has no instances in session {session_id}")
+    return ProjectInstancesOut(instance_ids=ids)
+
+
+@router.put("/{session_id}/{project_id}")
+async def project_reply(session_id: str, project_id: str, body: ProjectReply, who: PrincipalDep,
+                        client: ClientDep) -> dict[str, Any]:
+    """ACK/NACK a notice, with per-instance actions. Stale replies get 409, invalid ones 422."""
+    _own(who.project_id, who.is_admin, project_id)
+    if body.project_id and body.project_id != project_id:
+        raise HTTPException(422, f"body project_id {body.project_id!r} does not match the URL")
+    handle, wf_status = await views.describe(client, session_id)
+    if wf_status != WorkflowExecutionStatus.RUNNING:
+        raise HTTPException(409, f"session {session_id} has ended; it takes no more replies")
+    reply = body.model_copy(update={"project_id": project_id})
+    await handle.execute_update(MaintenanceSessionWorkflow.reply, reply)
+    return body.model_dump(mode="json", exclude_none=True, exclude={"project_id"})

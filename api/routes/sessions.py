@@ -1,0 +1,84 @@
+"""Admin: maintenance sessions (`/v1/maintenance`)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+
+from api import views
+from api.deps import AdminDep, ClientDep, SettingsDep
+from api.schemas import SessionCreate, SessionCreated, SessionList, SessionStatusOut
+from fenix.constants import SA_SESSION_ID, SA_STATE, session_workflow_id
+from fenix.models.session import SessionDetail, SessionInput, SessionState
+from workflows.catalog import SESSION_WORKFLOWS
+
+router = APIRouter(prefix="/maintenance", tags=["maintenance"])
+
+
+@router.post("", response_model=SessionCreated)
+async def create_session(body: SessionCreate, admin: AdminDep, client: ClientDep,
+                         settings: SettingsDep) -> SessionCreated:
+    """Start a maintenance session (a durable workflow)."""
+    session_id = str(uuid.uuid4())
+    inp = SessionInput(session_id=session_id, workflow=body.workflow, hosts=body.hosts,
+                       maintenance_at=body.maintenance_at, metadata=body.metadata, actions=body.actions,
+                       windows=body.reply_windows, default_action=body.default_action,
+                       max_scale_in_rounds=body.max_scale_in_rounds, api_url=settings.api_url,
+                       admin_project_id=settings.admin_project_id, requested_by=admin.name)
+    workflow_cls = SESSION_WORKFLOWS[body.workflow]
+    await client.start_workflow(
+        workflow_cls.run, inp, id=session_workflow_id(session_id), task_queue=settings.task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        search_attributes=TypedSearchAttributes([SearchAttributePair(SA_SESSION_ID, session_id),
+                                                 SearchAttributePair(SA_STATE, SessionState.MAINTENANCE.value)]),
+        static_summary=f"maintenance of {', '.join(body.hosts) if body.hosts else 'all compute hosts'}",
+        memo={"requested_by": admin.name})
+    return SessionCreated(session_id=session_id)
+
+
+@router.get("", response_model=SessionList)
+async def list_sessions(_: AdminDep, client: ClientDep) -> SessionList:
+    """Ids of all known sessions, newest first (from Temporal visibility)."""
+    ids = []
+    async for wf in client.list_workflows("WorkflowType = 'MaintenanceSession'"):
+        ids.append(wf.id.removeprefix("maint-"))
+    return SessionList(sessions=ids)
+
+
+@router.get("/{session_id}", response_model=SessionStatusOut)
+async def get_session(session_id: str, _: AdminDep, client: ClientDep) -> SessionStatusOut:
+    """Fenix's `{"session_id", "state"}`, plus the reason, what happens now and host progress."""
+    st = await views.status(client, session_id)
+    return SessionStatusOut.model_validate(st.model_dump())
+
+
+@router.put("/{session_id}")
+async def update_session(session_id: str, request: Request, _: AdminDep, client: ClientDep) -> dict[str, Any]:
+    """Kept for Fenix compatibility (a no-op there too); answers where the session lives."""
+    await views.describe(client, session_id)
+    return {"maintenance": str(request.url), "session_id": session_id}
+
+
+@router.delete("/{session_id}")
+async def delete_session(session_id: str, _: AdminDep, client: ClientDep, settings: SettingsDep) -> dict[str, Any]:
+    """Abort a running session (hosts are re-enabled, projects told), or forget an ended one."""
+    handle, status = await views.describe(client, session_id)
+    if status == WorkflowExecutionStatus.RUNNING:
+        await handle.cancel()
+        return {"session_id": session_id, "aborting": True}
+    from temporalio.api.common.v1 import WorkflowExecution
+    from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
+
+    await client.workflow_service.delete_workflow_execution(DeleteWorkflowExecutionRequest(
+        namespace=settings.temporal_namespace, workflow_execution=WorkflowExecution(workflow_id=handle.id)))
+    return {}
+
+
+@router.get("/{session_id}/detail", response_model=SessionDetail)
+async def session_detail(session_id: str, _: AdminDep, client: ClientDep) -> SessionDetail:
+    """Hosts, projects, instances, actions, plug-in runs, the history of notices and replies, the reason."""
+    return await views.detail(client, session_id)

@@ -1,0 +1,1 @@
+"""The embedded demo: a simulated cloud, sample VNFMs, and a runner for the whole stack."""

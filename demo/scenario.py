@@ -1,0 +1,35 @@
+"""The demo cloud: compute hosts full of instances from three projects, one with an HA pair."""
+
+from __future__ import annotations
+
+from fenix.cloud.simulated import SimGroupSpec, SimHostSpec, SimSeed, SimServerSpec
+from fenix.models.cloud import GroupPolicy
+from fenix.models.session import InstanceAction
+
+FLAVOR_VCPUS = 1
+FLAVOR_MB = 2048
+
+# project -> (instances besides the HA pair, action its VNFM chooses, HA pair?)
+PROJECTS: dict[str, tuple[int, InstanceAction, bool]] = {
+    "vnf-ha": (2, InstanceAction.LIVE_MIGRATE, True),
+    "vnf-web": (4, InstanceAction.MIGRATE, False),
+    "vnf-batch": (2, InstanceAction.OWN_ACTION, False),
+}
+
+
+def demo_seed(hosts: int = 4, vcpus_per_host: int = 3, full: bool = True) -> SimSeed:
+    """`hosts` computes; with `full`, every vCPU is used, so the session must ask for SCALE_IN first."""
+    seed = SimSeed(hosts=[SimHostSpec(name=f"compute-{i}", vcpus=vcpus_per_host,
+                                      memory_mb=vcpus_per_host * FLAVOR_MB) for i in range(hosts)])
+    for project, (count, _, ha) in PROJECTS.items():
+        if ha:
+            seed.groups.append(SimGroupSpec(name=f"{project}-ha", project_id=project, policy=GroupPolicy.ANTI_AFFINITY))
+            seed.servers += [SimServerSpec(name=f"{project}-ha-{i}", project_id=project, vcpus=FLAVOR_VCPUS,
+                                           memory_mb=FLAVOR_MB, group=f"{project}-ha") for i in range(2)]
+        seed.servers += [SimServerSpec(name=f"{project}-{i}", project_id=project, vcpus=FLAVOR_VCPUS,
+                                       memory_mb=FLAVOR_MB) for i in range(count)]
+    if full:
+        spare = hosts * vcpus_per_host - len(seed.servers)
+        seed.servers += [SimServerSpec(name=f"vnf-web-{PROJECTS['vnf-web'][0] + i}", project_id="vnf-web",
+                                       vcpus=FLAVOR_VCPUS, memory_mb=FLAVOR_MB) for i in range(max(0, spare))]
+    return seed

@@ -1,0 +1,1 @@
+"""Fenix: durable rolling maintenance of cloud infrastructure, on Temporal."""

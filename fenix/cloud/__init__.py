@@ -1,0 +1,1 @@
+"""Cloud drivers behind one small, openstacksdk-shaped interface."""

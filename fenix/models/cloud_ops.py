@@ -1,0 +1,47 @@
+"""Inputs and results of the cloud activities."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from fenix.models.cloud import ComputeHost
+from fenix.models.session import InstanceAction
+
+
+class SnapshotRequest(BaseModel):
+    hosts: list[str] = Field(default_factory=list)  # empty: all compute hosts; servers of all hosts always
+
+
+class HostRequest(BaseModel):
+    host: str
+    reason: str = ""
+
+
+class HostResult(BaseModel):
+    host: ComputeHost
+    changed: bool  # False when the host already was in the requested state (idempotent retry)
+
+
+class MigrateRequest(BaseModel):
+    server_id: str
+    source_host: str
+    target_host: str | None
+    action: InstanceAction  # MIGRATE or LIVE_MIGRATE
+
+
+class MigrateResult(BaseModel):
+    server_id: str
+    host: str | None
+    seconds: float
+    migration_id: str | None = None
+
+
+class WaitEmptyRequest(BaseModel):
+    host: str
+    timeout_s: float
+    instance_ids: list[str] = Field(default_factory=list)  # only these must leave; empty: all servers
+
+
+class WaitEmptyResult(BaseModel):
+    empty: bool
+    remaining: list[str] = Field(default_factory=list)

@@ -1,0 +1,91 @@
+"""Notification payloads (Fenix field names) and webhook subscriptions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import AnyHttpUrl, BaseModel, Field
+
+EVENT_PROJECT = "maintenance.scheduled"
+EVENT_HOST = "maintenance.host"
+EVENT_TYPES = (EVENT_PROJECT, EVENT_HOST)
+
+# Extra project notice states beyond the session states.
+INSTANCE_ACTION_DONE = "INSTANCE_ACTION_DONE"
+INSTANCE_ACTION_FAILED = "INSTANCE_ACTION_FAILED"
+
+FENIX_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def fenix_time(at: datetime | None) -> str | None:
+    """Fenix's wire format for `actions_at` / `reply_at`: UTC 'YYYY-MM-DD HH:MM:SS'."""
+    return at.strftime(FENIX_TIME_FORMAT) if at else None
+
+
+class ProjectNotice(BaseModel):
+    """`maintenance.scheduled` payload, as Fenix emitted it (plus `service`, which its docs promised)."""
+
+    project_id: str
+    session_id: str
+    state: str
+    instance_ids: str | list[str]
+    allowed_actions: list[str] = Field(default_factory=list)
+    actions_at: str | None = None
+    reply_at: str | None = None
+    reply_url: str
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    service: str = "fenix"
+
+
+class HostNotice(BaseModel):
+    """`maintenance.host` payload. `project_id` is the admin project *id* (Fenix sent a name)."""
+
+    project_id: str
+    host: str
+    state: str  # IN_MAINTENANCE, MAINTENANCE_COMPLETE
+    session_id: str
+    service: str = "fenix"
+
+
+class BodyFormat(StrEnum):
+    NATIVE = "native"  # {"event_type", "message_id", "generated", "payload": {...}}
+    AODH = "aodh"  # AODH event-alarm webhook body with string traits (Doctor's VNFM parses this)
+
+
+class SubscriptionCreate(BaseModel):
+    url: AnyHttpUrl
+    event_types: list[str] = Field(default_factory=lambda: [EVENT_PROJECT], min_length=1)
+    format: BodyFormat = BodyFormat.NATIVE
+
+
+class Subscription(BaseModel):
+    id: str
+    project_id: str
+    url: str
+    event_types: list[str]
+    format: BodyFormat
+    created_at: datetime
+
+
+class NoticeEnvelope(BaseModel):
+    """One event to deliver: to a project's subscriptions, or (project_id None) to host-event subscribers."""
+
+    event_type: str
+    message_id: str
+    generated: datetime
+    project_id: str | None
+    payload: dict[str, Any]
+
+
+class Delivery(BaseModel):
+    """Activity input: one envelope to one subscription."""
+
+    subscription: Subscription
+    envelope: NoticeEnvelope
+
+
+class DeliveryResult(BaseModel):
+    status_code: int
+    elapsed_s: float

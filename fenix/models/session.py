@@ -1,0 +1,197 @@
+"""Maintenance session: input, states, and the state model that queries and the API show."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class SessionState(StrEnum):
+    """Fenix session states (compatible names), plus the engine's own sub-steps in `detail`."""
+
+    MAINTENANCE = "MAINTENANCE"
+    SCALE_IN = "SCALE_IN"
+    PREPARE_MAINTENANCE = "PREPARE_MAINTENANCE"
+    START_MAINTENANCE = "START_MAINTENANCE"
+    PLANNED_MAINTENANCE = "PLANNED_MAINTENANCE"
+    MAINTENANCE_COMPLETE = "MAINTENANCE_COMPLETE"
+    MAINTENANCE_DONE = "MAINTENANCE_DONE"
+    MAINTENANCE_FAILED = "MAINTENANCE_FAILED"
+
+    @property
+    def terminal(self) -> bool:
+        return self in {SessionState.MAINTENANCE_DONE, SessionState.MAINTENANCE_FAILED}
+
+
+# States in which the engine asks projects and waits for ACK_<state>/NACK_<state>.
+REPLY_STATES = frozenset({
+    SessionState.MAINTENANCE,
+    SessionState.SCALE_IN,
+    SessionState.PREPARE_MAINTENANCE,
+    SessionState.PLANNED_MAINTENANCE,
+    SessionState.MAINTENANCE_COMPLETE,
+})
+
+
+class InstanceAction(StrEnum):
+    MIGRATE = "MIGRATE"
+    LIVE_MIGRATE = "LIVE_MIGRATE"
+    OWN_ACTION = "OWN_ACTION"
+    EVICTION = "EVICTION"
+
+
+DEFAULT_ALLOWED_ACTIONS = [InstanceAction.MIGRATE, InstanceAction.LIVE_MIGRATE, InstanceAction.OWN_ACTION]
+
+
+class ActionType(StrEnum):
+    """When an action plug-in runs: once before the hosts, on every host, on compute hosts, once after."""
+
+    PRE = "pre"
+    HOST = "host"
+    COMPUTE = "compute"
+    POST = "post"
+
+
+class ActionSpec(BaseModel):
+    plugin: str
+    type: ActionType
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class ReplyWindows(BaseModel):
+    """Seconds a project has to answer each kind of notice.
+
+    Minutes, not Fenix's 20 s: a VNFM may have to scale through an orchestrator before it can answer.
+    """
+
+    maintenance: float = Field(300, gt=0)
+    scale_in: float = Field(900, gt=0)
+    prepare: float = Field(300, gt=0)  # PREPARE_MAINTENANCE and PLANNED_MAINTENANCE
+    complete: float = Field(600, gt=0)
+    own_action: float = Field(600, gt=0)  # how long a project may take to move an OWN_ACTION instance
+
+
+class SessionInput(BaseModel):
+    """Everything a session needs; fixed when the workflow starts."""
+
+    session_id: str
+    workflow: str = "default"
+    hosts: list[str] = Field(default_factory=list)  # empty: every compute host
+    maintenance_at: datetime
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    actions: list[ActionSpec] = Field(default_factory=list)
+    windows: ReplyWindows = Field(default_factory=ReplyWindows)
+    default_action: InstanceAction = InstanceAction.LIVE_MIGRATE
+    max_scale_in_rounds: int = 3
+    api_url: str = "http://127.0.0.1:12347/v1"  # public base for reply_url and instance_ids links
+    admin_project_id: str = "admin"
+    requested_by: str = ""
+
+
+class HostPhase(StrEnum):
+    PENDING = "PENDING"
+    DISABLED = "DISABLED"
+    EVACUATING = "EVACUATING"
+    IN_MAINTENANCE = "IN_MAINTENANCE"
+    MAINTAINED = "MAINTAINED"
+    FAILED = "FAILED"
+
+
+class HostRecord(BaseModel):
+    name: str
+    type: str = "compute"
+    phase: HostPhase = HostPhase.PENDING
+    disabled_by_session: bool = False
+    maintained: bool = False
+
+
+class ProjectRecord(BaseModel):
+    project_id: str
+    state: str | None = None  # last state asked (e.g. PLANNED_MAINTENANCE) or reply (ACK_...)
+    awaiting: bool = False
+    subscribed: bool | None = None  # None until the first notice is sent
+    asked_instances: list[str] = Field(default_factory=list)
+    allowed_actions: list[InstanceAction] = Field(default_factory=list)
+    reply_at: datetime | None = None
+
+
+class InstanceRecord(BaseModel):
+    instance_id: str
+    name: str
+    project_id: str
+    host: str | None
+    original_host: str | None = None
+    action: InstanceAction | None = None
+    action_source: str | None = None  # "reply" or "default"
+    action_done: bool = False
+    error: str | None = None
+
+
+class HistoryEntry(BaseModel):
+    at: datetime
+    kind: str  # notice, reply, default, host, action, plugin, info, error
+    state: str | None = None
+    project_id: str | None = None
+    host: str | None = None
+    detail: str = ""
+
+
+class PluginRunRecord(BaseModel):
+    plugin: str
+    type: ActionType
+    host: str | None
+    state: str
+    output: str = ""
+    duration_s: float = 0.0
+
+
+class SessionDetail(BaseModel):
+    """The whole state of a session: the query answer, the workflow result and the API's detail view."""
+
+    session_id: str
+    workflow: str
+    state: SessionState = SessionState.MAINTENANCE
+    reason: str | None = None
+    maintenance_at: datetime
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    current: str = ""
+    hosts: list[HostRecord] = Field(default_factory=list)
+    projects: list[ProjectRecord] = Field(default_factory=list)
+    instances: list[InstanceRecord] = Field(default_factory=list)
+    history: list[HistoryEntry] = Field(default_factory=list)
+    plugin_runs: list[PluginRunRecord] = Field(default_factory=list)
+    aborted: bool = False
+
+    def host(self, name: str) -> HostRecord:
+        return next(h for h in self.hosts if h.name == name)
+
+    def project(self, project_id: str) -> ProjectRecord:
+        return next(p for p in self.projects if p.project_id == project_id)
+
+    def instance(self, instance_id: str) -> InstanceRecord | None:
+        return next((i for i in self.instances if i.instance_id == instance_id), None)
+
+
+class SessionStatus(BaseModel):
+    """Short form for `GET /v1/maintenance/{id}` and the progress display."""
+
+    session_id: str
+    state: SessionState
+    reason: str | None = None
+    current: str = ""
+    hosts_total: int = 0
+    hosts_maintained: int = 0
+
+
+class ProjectInstancesQuery(BaseModel):
+    project_id: str
+
+
+class ProjectInstances(BaseModel):
+    """Answer of `GET /v1/maintenance/{session}/{project}`; `known` is False for a project not in the session."""
+
+    instance_ids: list[str]
+    known: bool = True

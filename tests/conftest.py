@@ -1,0 +1,35 @@
+"""Shared fixtures: one real Temporal server per kind for the whole run, one task queue per test."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest_asyncio
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from fenix.constants import SEARCH_ATTRIBUTES
+from fenix.temporal import find_bin, register_search_attributes
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    """Time-skipping test server: timers and reply deadlines of minutes pass at once."""
+    async with await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=find_bin("temporal-test-server"),
+    ) as env:
+        await register_search_attributes(env.client)
+        yield env
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The real dev server (SQLite in memory), for visibility: listing sessions, host queries, deletion."""
+    async with await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=find_bin("temporal"),
+        search_attributes=SEARCH_ATTRIBUTES,
+        dev_server_extra_args=["--dynamic-config-value", "system.forceSearchAttributesCacheRefreshOnRead=true"],
+    ) as env:
+        yield env

@@ -1,0 +1,115 @@
+"""An embedded Fenix for tests: simulated cloud, worker, API and sample VNFM, all over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+from temporalio.client import Client
+
+from api.app import create_app
+from demo.vnfm import SampleVnfm, VnfmConfig, VnfmProject
+from fenix import tokens
+from fenix.cloud.simulated import SimSeed, SimulatedCloud
+from fenix.constants import session_workflow_id
+from fenix.models.session import SessionDetail
+from fenix.settings import Settings
+from worker import running_worker
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@asynccontextmanager
+async def serve(app: FastAPI, port: int) -> AsyncIterator[None]:
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        await task
+
+
+@dataclass
+class Stack:
+    client: Client
+    settings: Settings
+    cloud: SimulatedCloud
+    vnfm: SampleVnfm
+    admin: httpx.AsyncClient
+    api_url: str
+    vnfm_url: str
+    project_tokens: dict[str, str] = field(default_factory=dict)
+
+    def as_project(self, project_id: str) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.api_url, headers={"X-Auth-Token": self.project_tokens[project_id]},
+                                 timeout=30)
+
+    async def subscribe(self, project_id: str, fmt: str = "native") -> None:
+        async with self.as_project(project_id) as http:
+            r = await http.post("/subscriptions", json={"url": f"{self.vnfm_url}/webhook/{project_id}",
+                                                        "format": fmt})
+            assert r.status_code == 201, r.text
+
+    async def start(self, **body: Any) -> str:
+        body.setdefault("maintenance_at", "2020-01-01 00:00:00")
+        body.setdefault("metadata", {"openstack_version": "Next"})
+        r = await self.admin.post("/maintenance", json=body)
+        assert r.status_code == 200, r.text
+        sid: str = r.json()["session_id"]
+        return sid
+
+    async def result(self, session_id: str, timeout: float = 120) -> SessionDetail:
+        """Wait for the session to end. Awaiting the result is what lets the time-skipping server skip."""
+        handle = self.client.get_workflow_handle(session_workflow_id(session_id), result_type=SessionDetail)
+        return await asyncio.wait_for(handle.result(), timeout)
+
+
+@asynccontextmanager
+async def stack(client: Client, tmp: Path, seed: SimSeed, projects: list[VnfmProject] | None = None, *,
+                subscribe: list[str] | None = None, fmt: str = "native", time_scale: float = 0.01,
+                webhook_timeout_s: float = 300) -> AsyncIterator[Stack]:
+    """Start everything; `projects` get tokens and a VNFM, `subscribe` (default: all of them) webhooks."""
+    api_port, vnfm_port = free_port(), free_port()
+    settings = Settings(data_dir=tmp, task_queue=f"tq-{uuid.uuid4()}", api_port=api_port,
+                        webhook_timeout_s=webhook_timeout_s)
+    cloud = SimulatedCloud(tmp / "cloud.sqlite", time_scale=time_scale)
+    cloud.seed(seed)
+    admin_token = tokens.ensure_admin(settings.tokens_path, settings.admin_project_id).admin()
+    assert admin_token is not None
+    projects = projects or []
+    for p in projects:
+        p.token = tokens.add(settings.tokens_path, project_id=p.project_id).token
+    api_url = settings.api_url
+    vnfm = SampleVnfm(VnfmConfig(api_url=api_url, sim_db=str(cloud.path), port=vnfm_port, projects=projects), cloud)
+    app = create_app(settings, client)
+    async with running_worker(client, settings, driver=cloud, poll_s=0.02), serve(app, api_port), \
+            serve(vnfm.app, vnfm_port), \
+            httpx.AsyncClient(base_url=api_url, headers={"X-Auth-Token": admin_token.token}, timeout=30) as admin:
+        st = Stack(client=client, settings=settings, cloud=cloud, vnfm=vnfm, admin=admin, api_url=api_url,
+                   vnfm_url=f"http://127.0.0.1:{vnfm_port}",
+                   project_tokens={p.project_id: p.token for p in projects})
+        for pid in (subscribe if subscribe is not None else [p.project_id for p in projects]):
+            await st.subscribe(pid, fmt)
+        try:
+            yield st
+        finally:
+            await vnfm.aclose()

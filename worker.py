@@ -1,0 +1,76 @@
+"""The Fenix worker: runs the session, host and registry workflows and all activities.
+
+Run as many as you like on one task queue; they share nothing but Temporal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.cloud import CloudActivities
+from activities.notify import WebhookActivities
+from activities.plugins import run_action_plugin
+from activities.subscriptions import SubscriberActivities
+from fenix.cloud.driver import CloudDriver
+from fenix.cloud.factory import make_driver
+from fenix.settings import Settings, get_settings
+from fenix.temporal import connect
+from workflows.host import HostMaintenanceWorkflow
+from workflows.registry import SubscriptionRegistryWorkflow
+from workflows.session import MaintenanceSessionWorkflow
+
+WORKFLOWS = [MaintenanceSessionWorkflow, HostMaintenanceWorkflow, SubscriptionRegistryWorkflow]
+
+
+@asynccontextmanager
+async def running_worker(client: Client, settings: Settings, *, driver: CloudDriver | None = None,
+                         task_queue: str | None = None, poll_s: float = 1.0) -> AsyncIterator[Worker]:
+    """A started worker; stops (gracefully) when the context exits."""
+    cloud = CloudActivities(driver or make_driver(settings), poll_s=poll_s)
+    webhooks = WebhookActivities(timeout_s=settings.webhook_timeout_s)
+    subscribers = SubscriberActivities(client)
+    threads = settings.worker_max_concurrent_activities
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fenix-activity") as pool:
+        worker = Worker(
+            client,
+            task_queue=task_queue or settings.task_queue,
+            workflows=WORKFLOWS,
+            activities=[cloud.snapshot, cloud.disable_host, cloud.enable_host, cloud.migrate, cloud.wait_empty,
+                        webhooks.deliver, subscribers.find, run_action_plugin],
+            activity_executor=pool,
+            max_concurrent_activities=threads,
+        )
+        try:
+            async with worker:
+                yield worker
+        finally:
+            await webhooks.aclose()
+
+
+async def serve(settings: Settings) -> None:
+    client = await connect(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with running_worker(client, settings):
+        logging.getLogger("fenix.worker").info("worker polling task queue %s at %s", settings.task_queue,
+                                               settings.temporal_address)
+        await stop.wait()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(serve(get_settings()))
+
+
+if __name__ == "__main__":
+    main()

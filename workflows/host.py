@@ -1,0 +1,200 @@
+"""One host of a session: move its instances as the owners chose, maintain it, re-enable it.
+
+A child workflow per host keeps each host's history small and shows every host as its own row in the
+Web UI. The session (parent) has already disabled the host and asked the owners; this workflow carries
+out the plan and reports progress to the parent by signal, so the parent's detail view stays live.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.cloud import CloudActivities
+    from fenix.models.cloud import CloudSnapshot
+    from fenix.models.cloud_ops import (
+        HostRequest,
+        MigrateRequest,
+        MigrateResult,
+        SnapshotRequest,
+        WaitEmptyRequest,
+    )
+    from fenix.models.host_run import HostMaintenanceInput, HostMaintenanceResult, HostProgress, InstanceOutcome
+    from fenix.models.notification import (
+        EVENT_HOST,
+        EVENT_PROJECT,
+        INSTANCE_ACTION_DONE,
+        INSTANCE_ACTION_FAILED,
+        HostNotice,
+        ProjectNotice,
+    )
+    from fenix.models.plugin import PluginRunRequest, PluginRunResult
+    from fenix.models.session import ActionSpec, ActionType, HostPhase, InstanceAction, PluginRunRecord
+    from workflows.options import CLOUD_CALL, MIGRATION, PLUGIN
+    from workflows.outbox import Outbox
+    from workflows.placement import choose_target
+
+MOVES = (InstanceAction.MIGRATE, InstanceAction.LIVE_MIGRATE)
+# How often OWN_ACTION instances are checked; a durable timer (not a sleep in an activity) so that
+# time-skipping tests and long windows cost nothing while waiting.
+OWN_ACTION_POLL = timedelta(seconds=10)
+
+
+def _mover(action: InstanceAction) -> InstanceAction:
+    """The engine's own move for an instance whose chosen action cannot (or can no longer) be used."""
+    return action if action in MOVES else InstanceAction.LIVE_MIGRATE
+
+
+@workflow.defn(name="HostMaintenance")
+class HostMaintenanceWorkflow:
+    @workflow.init
+    def __init__(self, inp: HostMaintenanceInput) -> None:
+        self._inp = inp
+        self._result = HostMaintenanceResult(host=inp.host)
+        self._outbox = Outbox(self._log)
+        self._notes: list[asyncio.Task[None]] = []
+
+    @workflow.run
+    async def run(self, inp: HostMaintenanceInput) -> HostMaintenanceResult:
+        await self._progress(phase=HostPhase.EVACUATING)
+        for iid, action in sorted(inp.plan.items()):
+            if action in MOVES:
+                await self._move(iid, action)
+        own = sorted(i for i, a in inp.plan.items() if a == InstanceAction.OWN_ACTION)
+        if own:
+            await self._wait_own_action(own)
+        await self._evacuate_leftovers()
+
+        await self._progress(phase=HostPhase.IN_MAINTENANCE)
+        self._host_notice("IN_MAINTENANCE")
+        for kind in (ActionType.HOST, ActionType.COMPUTE):
+            for spec in (a for a in inp.actions if a.type == kind):
+                await self._run_plugin(spec)
+        self._host_notice("MAINTENANCE_COMPLETE")
+        await workflow.execute_activity_method(CloudActivities.enable_host, HostRequest(host=inp.host),
+                                               **CLOUD_CALL)
+        self._result.enabled = True
+        await self._progress(phase=HostPhase.MAINTAINED)
+        await self._outbox.drain()
+        await asyncio.gather(*self._notes)
+        return self._result
+
+    # --- instances -----------------------------------------------------------------------------------
+    async def _snapshot(self) -> CloudSnapshot:
+        return await workflow.execute_activity_method(CloudActivities.snapshot, SnapshotRequest(),
+                                                      **CLOUD_CALL)
+
+    async def _move(self, iid: str, action: InstanceAction, fallback: str | None = None) -> None:
+        project = self._inp.owners.get(iid, "")
+        outcome = InstanceOutcome(instance_id=iid, project_id=project, action=action, done=False,
+                                  fallback=fallback)
+        for attempt in (action, InstanceAction.MIGRATE if action == InstanceAction.LIVE_MIGRATE
+                        else InstanceAction.LIVE_MIGRATE):
+            snap = await self._snapshot()
+            server = next((s for s in snap.servers if s.id == iid), None)
+            if server is None or server.host != self._inp.host:
+                outcome.done, outcome.host = True, server.host if server else None
+                break  # gone or already moved (by its owner, or by an earlier attempt)
+            target = choose_target(snap, server, preferred=set(self._inp.preferred_hosts),
+                                   avoid=set(self._inp.avoid_hosts))
+            if target is None:
+                outcome.error = f"no host has room for {iid} ({server.vcpus} vCPU, {server.memory_mb} MB)"
+                break
+            try:
+                res: MigrateResult = await workflow.execute_activity_method(
+                    CloudActivities.migrate,
+                    MigrateRequest(server_id=iid, source_host=self._inp.host, target_host=target,
+                                   action=attempt), **MIGRATION)
+            except ActivityError as err:
+                outcome.error = str(err.cause or err)
+                if attempt != action:
+                    break
+                outcome.fallback = f"{action.value} failed ({outcome.error}); retried as the other move"
+                continue
+            outcome.action, outcome.done, outcome.host, outcome.seconds = attempt, True, res.host, res.seconds
+            outcome.error = None
+            self._instance_notice(project, iid, INSTANCE_ACTION_DONE, {})
+            break
+        self._result.instances.append(outcome)
+        await self._progress(instance=outcome)
+        if not outcome.done:
+            self._instance_notice(project, iid, INSTANCE_ACTION_FAILED, {"reason": outcome.error or ""})
+            raise ApplicationError(f"could not move instance {iid} off {self._inp.host}: {outcome.error}",
+                                   type="HostNotEmptied", non_retryable=True)
+
+    async def _wait_own_action(self, own: list[str]) -> None:
+        """Give the owners until the deadline to move or delete OWN_ACTION instances themselves."""
+        deadline = workflow.now() + timedelta(seconds=self._inp.own_action_timeout_s)
+        remaining = own
+        while True:
+            check = await workflow.execute_activity_method(
+                CloudActivities.wait_empty,
+                WaitEmptyRequest(host=self._inp.host, timeout_s=0, instance_ids=remaining), **CLOUD_CALL)
+            for iid in sorted(set(remaining) - set(check.remaining)):
+                outcome = InstanceOutcome(instance_id=iid, project_id=self._inp.owners.get(iid, ""),
+                                          action=InstanceAction.OWN_ACTION, done=True)
+                self._result.instances.append(outcome)
+                await self._progress(instance=outcome)
+            remaining = check.remaining
+            left = (deadline - workflow.now()).total_seconds()
+            if not remaining or left <= 0:
+                break
+            await workflow.sleep(min(OWN_ACTION_POLL.total_seconds(), left))
+        for iid in remaining:
+            await self._move(iid, _mover(self._inp.default_action),
+                             fallback="OWN_ACTION not done by its deadline; the engine moved it")
+
+    async def _evacuate_leftovers(self) -> None:
+        """Servers not in the plan (created since it was made) are moved with the default action."""
+        snap = await self._snapshot()
+        handled = {o.instance_id for o in self._result.instances}
+        for server in snap.servers_on(self._inp.host):
+            if server.id not in handled:
+                self._inp.owners.setdefault(server.id, server.project_id)
+                await self._move(server.id, _mover(self._inp.default_action),
+                                 fallback="not in the plan; moved with the default action")
+
+    # --- plug-ins --------------------------------------------------------------------------------------
+    async def _run_plugin(self, spec: ActionSpec) -> None:
+        try:
+            res: PluginRunResult = await workflow.execute_activity(
+                "run_action_plugin",
+                PluginRunRequest(session_id=self._inp.session_id, host=self._inp.host, spec=spec,
+                                 session_metadata=self._inp.session_metadata),
+                result_type=PluginRunResult, **PLUGIN)
+        except ActivityError as err:
+            record = PluginRunRecord(plugin=spec.plugin, type=spec.type, host=self._inp.host, state="FAILED",
+                                     output=str(err.cause or err))
+            self._result.plugin_runs.append(record)
+            await self._progress(plugin_run=record)
+            raise ApplicationError(f"action plug-in {spec.plugin!r} failed on {self._inp.host}: "
+                                   f"{err.cause or err}", type="PluginFailed", non_retryable=True) from err
+        record = PluginRunRecord(plugin=res.plugin, type=res.type, host=res.host, state=res.state,
+                                 output=res.output, duration_s=res.duration_s)
+        self._result.plugin_runs.append(record)
+        await self._progress(plugin_run=record)
+
+    # --- notices and progress -------------------------------------------------------------------------
+    def _instance_notice(self, project: str, iid: str, state: str, metadata: dict[str, str]) -> None:
+        url = f"{self._inp.api_url}/maintenance/{self._inp.session_id}/{project}"
+        notice = ProjectNotice(project_id=project, session_id=self._inp.session_id, state=state,
+                               instance_ids=[iid], reply_url=url, metadata=metadata)
+        self._outbox.send(EVENT_PROJECT, project, notice.model_dump())
+
+    def _host_notice(self, state: str) -> None:
+        notice = HostNotice(project_id=self._inp.admin_project_id, host=self._inp.host, state=state,
+                            session_id=self._inp.session_id)
+        self._outbox.send(EVENT_HOST, None, notice.model_dump())
+
+    def _log(self, message: str, project_id: str | None) -> None:
+        workflow.logger.warning(message)
+        self._notes.append(asyncio.create_task(self._progress(note=message)))
+
+    async def _progress(self, **fields: object) -> None:
+        progress = HostProgress.model_validate({"host": self._inp.host, **fields})
+        parent = workflow.get_external_workflow_handle(self._inp.parent_workflow_id)
+        await parent.signal("host_progress", progress)

@@ -1,0 +1,66 @@
+"""Activity and child-workflow options, named once so every call site reads `**CLOUD_CALL` etc."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.common import RetryPolicy
+from temporalio.workflow import ActivityCancellationType, ActivityConfig
+
+# Business errors raised by activities as non-retryable ApplicationError types.
+NON_RETRYABLE = ["NotFound", "Rejected", "MigrationFailed", "PluginFailed", "PluginNotFound",
+                 "WebhookRejected"]
+
+# Short cloud reads and writes (list, disable, enable). Retried with backoff: a cloud API that blips
+# for a minute must not fail a maintenance session that has been running for hours.
+CLOUD_CALL: ActivityConfig = {
+    "start_to_close_timeout": timedelta(seconds=60),
+    "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                                maximum_interval=timedelta(seconds=30), maximum_attempts=20,
+                                non_retryable_error_types=NON_RETRYABLE),
+}
+
+# A migration is followed to its real end inside the activity; heartbeats let a crashed worker be
+# noticed in a minute instead of after the whole start-to-close timeout, and the retry resumes
+# following the same migration (the activity is idempotent). An abort waits for the migration in
+# flight to end: a half-followed cold migration would leave the server in VERIFY_RESIZE.
+MIGRATION: ActivityConfig = {
+    "start_to_close_timeout": timedelta(minutes=60),
+    "cancellation_type": ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    "heartbeat_timeout": timedelta(seconds=60),
+    "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=2.0,
+                                maximum_interval=timedelta(seconds=60), maximum_attempts=5,
+                                non_retryable_error_types=NON_RETRYABLE),
+}
+
+# Polling until a host is empty (OWN_ACTION instances leaving); the activity returns at its own deadline.
+WAIT_EMPTY: ActivityConfig = {
+    "start_to_close_timeout": timedelta(hours=6),
+    "heartbeat_timeout": timedelta(seconds=60),
+    "retry_policy": RetryPolicy(maximum_attempts=10, non_retryable_error_types=NON_RETRYABLE),
+}
+
+# Webhook delivery: the VNFM may scale inside the request (minutes). Backoff up to a minute between
+# attempts, and give up after half an hour in total so a dead endpoint falls back to the default
+# behaviour instead of stalling the session.
+WEBHOOK: ActivityConfig = {
+    "start_to_close_timeout": timedelta(minutes=10),
+    "schedule_to_close_timeout": timedelta(minutes=30),
+    "heartbeat_timeout": timedelta(seconds=30),
+    "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                                maximum_interval=timedelta(seconds=60), maximum_attempts=8,
+                                non_retryable_error_types=NON_RETRYABLE),
+}
+
+# Looking up who subscribed: a query to the registry workflow.
+SUBSCRIBERS: ActivityConfig = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": RetryPolicy(maximum_attempts=10, maximum_interval=timedelta(seconds=10)),
+}
+
+# Action plug-ins (upgrades) can run long; they heartbeat, and a failed plug-in is not re-run blindly.
+PLUGIN: ActivityConfig = {
+    "start_to_close_timeout": timedelta(hours=4),
+    "heartbeat_timeout": timedelta(seconds=120),
+    "retry_policy": RetryPolicy(maximum_attempts=3, non_retryable_error_types=NON_RETRYABLE),
+}

@@ -1,0 +1,66 @@
+"""Durable subscription registry: an entity workflow that lives as long as the deployment.
+
+Subscriptions exist before any session and must survive restarts of the API and the workers; keeping
+them in a long-lived workflow makes Temporal their database (no second store to run or back up).
+The workflow continues as new when its history grows, handing its whole state over.
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from fenix.models.notification import Subscription
+    from fenix.models.subscription import (
+        RegistryState,
+        SubscriptionFilter,
+        SubscriptionList,
+        SubscriptionRemove,
+        SubscriptionRemoved,
+    )
+
+MAX_SUBSCRIPTIONS_PER_PROJECT = 20
+
+
+@workflow.defn(name="SubscriptionRegistry")
+class SubscriptionRegistryWorkflow:
+    """Updates `add` and `remove`; query `list`."""
+
+    @workflow.init
+    def __init__(self, state: RegistryState) -> None:
+        self._subs = {s.id: s for s in state.subscriptions}
+
+    @workflow.run
+    async def run(self, state: RegistryState) -> None:
+        await workflow.wait_condition(lambda: workflow.info().is_continue_as_new_suggested())
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(RegistryState(subscriptions=list(self._subs.values())))
+
+    # Updates, not signals: the API answers the caller only once the subscription is durable.
+    @workflow.update
+    def add(self, sub: Subscription) -> Subscription:
+        self._subs[sub.id] = sub
+        return sub
+
+    @add.validator
+    def _validate_add(self, sub: Subscription) -> None:
+        own = [s for s in self._subs.values() if s.project_id == sub.project_id]
+        if len(own) >= MAX_SUBSCRIPTIONS_PER_PROJECT:
+            raise ApplicationError(f"project {sub.project_id} already has {len(own)} subscriptions "
+                                   f"(limit {MAX_SUBSCRIPTIONS_PER_PROJECT})", type="LimitReached")
+
+    @workflow.update
+    def remove(self, req: SubscriptionRemove) -> SubscriptionRemoved:
+        sub = self._subs.get(req.subscription_id)
+        if sub is None or (req.project_id is not None and sub.project_id != req.project_id):
+            return SubscriptionRemoved(removed=False)
+        del self._subs[sub.id]
+        return SubscriptionRemoved(removed=True)
+
+    @workflow.query(name="list")
+    def list_subscriptions(self, f: SubscriptionFilter) -> SubscriptionList:
+        subs = [s for s in self._subs.values()
+                if (f.project_id is None or s.project_id == f.project_id)
+                and (f.event_type is None or f.event_type in s.event_types)]
+        return SubscriptionList(subscriptions=sorted(subs, key=lambda s: (s.created_at, s.id)))
