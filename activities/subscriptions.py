@@ -18,7 +18,8 @@ class SubscriberActivities:
     async def find(self, f: SubscriptionFilter) -> SubscriptionList:
         handle = self._client.get_workflow_handle(REGISTRY_WORKFLOW_ID)
         try:
-            return await handle.query("list", f, result_type=SubscriptionList)
+            found: SubscriptionList = await handle.query("list", f, result_type=SubscriptionList)
+            return found
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
                 return SubscriptionList()  # nobody ever subscribed

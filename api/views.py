@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from temporalio.client import Client, WorkflowExecutionStatus as Status, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle
+from temporalio.client import WorkflowExecutionStatus as Status
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import SessionNotFound
 from fenix.constants import session_workflow_id
 from fenix.models.session import SessionDetail, SessionState, SessionStatus
 from workflows.session import MaintenanceSessionWorkflow
-
 
 SessionHandle = WorkflowHandle[MaintenanceSessionWorkflow, SessionDetail]
 

@@ -139,7 +139,7 @@ class SampleVnfm:
             if isinstance(listed, list) and len(listed) == 1:
                 reply["instance_action"] = project.action.value
             else:
-                reply["instance_actions"] = {i: project.action.value for i in ids}
+                reply["instance_actions"] = dict.fromkeys(ids, project.action.value)
             if project.action == InstanceAction.OWN_ACTION:
                 self._spawn(self._reinstantiate(project, ids))
         elif state == "MAINTENANCE_COMPLETE":

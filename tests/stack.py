@@ -14,7 +14,9 @@ from typing import Any
 import httpx
 import uvicorn
 from fastapi import FastAPI
+from temporalio.api.testservice.v1 import LockTimeSkippingRequest, UnlockTimeSkippingRequest
 from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from demo.vnfm import SampleVnfm, VnfmConfig, VnfmProject
@@ -58,6 +60,7 @@ class Stack:
     api_url: str
     vnfm_url: str
     project_tokens: dict[str, str] = field(default_factory=dict)
+    time_skipping: bool = False
 
     def as_project(self, project_id: str) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.api_url, headers={"X-Auth-Token": self.project_tokens[project_id]},
@@ -77,17 +80,50 @@ class Stack:
         sid: str = r.json()["session_id"]
         return sid
 
+    @asynccontextmanager
+    async def _time_skipping(self) -> AsyncIterator[None]:
+        """Let the time-skipping server skip while we wait (it only does so by itself for handles that the
+        test env's own client started; these sessions are started through the API)."""
+        if not self.time_skipping:
+            yield
+            return
+        await self.client.test_service.unlock_time_skipping(UnlockTimeSkippingRequest())
+        try:
+            yield
+        finally:
+            await self.client.test_service.lock_time_skipping(LockTimeSkippingRequest())
+
     async def result(self, session_id: str, timeout: float = 120) -> SessionDetail:
         """Wait for the session to end. Awaiting the result is what lets the time-skipping server skip."""
         handle = self.client.get_workflow_handle(session_workflow_id(session_id), result_type=SessionDetail)
-        return await asyncio.wait_for(handle.result(), timeout)
+        deadline = asyncio.get_running_loop().time() + timeout
+        async with self._time_skipping():
+            while (left := deadline - asyncio.get_running_loop().time()) > 0:
+                try:
+                    return await asyncio.wait_for(handle.result(), left)
+                except TimeoutError:
+                    break
+                except RuntimeError as err:
+                    # The test server ends an idle history long-poll with no event after ~20 s of real time.
+                    if "No completion event" not in str(err):
+                        raise
+        # Say where it got stuck: the last history entries of the live session.
+        detail = await handle.query("detail", result_type=SessionDetail)
+        tail = "\n".join(f"{h.at} {h.kind} {h.state} {h.project_id} {h.host}: {h.detail}"
+                          for h in detail.history[-15:])
+        raise AssertionError(f"session {session_id} still {detail.state} after {timeout}s: "
+                             f"{detail.current}\n{tail}")
 
 
 @asynccontextmanager
-async def stack(client: Client, tmp: Path, seed: SimSeed, projects: list[VnfmProject] | None = None, *,
+async def stack(env: WorkflowEnvironment, tmp: Path, seed: SimSeed, projects: list[VnfmProject] | None = None, *,
                 subscribe: list[str] | None = None, fmt: str = "native", time_scale: float = 0.01,
-                webhook_timeout_s: float = 300) -> AsyncIterator[Stack]:
-    """Start everything; `projects` get tokens and a VNFM, `subscribe` (default: all of them) webhooks."""
+                webhook_timeout_s: float = 300, skip_time: bool = False) -> AsyncIterator[Stack]:
+    """Start everything; `projects` get tokens and a VNFM, `subscribe` (default: all of them) webhooks.
+
+    `skip_time` lets the time-skipping server jump over idle waits while we await the result. Only for tests
+    where nobody replies in real time (a skip would otherwise expire a reply window before the VNFM answers)."""
+    client = env.client
     api_port, vnfm_port = free_port(), free_port()
     settings = Settings(data_dir=tmp, task_queue=f"tq-{uuid.uuid4()}", api_port=api_port,
                         webhook_timeout_s=webhook_timeout_s)
@@ -106,7 +142,8 @@ async def stack(client: Client, tmp: Path, seed: SimSeed, projects: list[VnfmPro
             httpx.AsyncClient(base_url=api_url, headers={"X-Auth-Token": admin_token.token}, timeout=30) as admin:
         st = Stack(client=client, settings=settings, cloud=cloud, vnfm=vnfm, admin=admin, api_url=api_url,
                    vnfm_url=f"http://127.0.0.1:{vnfm_port}",
-                   project_tokens={p.project_id: p.token for p in projects})
+                   project_tokens={p.project_id: p.token for p in projects},
+                   time_skipping=env.supports_time_skipping and skip_time)
         for pid in (subscribe if subscribe is not None else [p.project_id for p in projects]):
             await st.subscribe(pid, fmt)
         try:

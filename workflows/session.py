@@ -138,8 +138,8 @@ class MaintenanceSessionWorkflow:
                     await self._maintain(host, {})
                 continue
             maintained = {h.name for h in self._d.hosts if h.maintained}
-            host = host_to_empty(snap, pending, maintained)
-            if host is None:
+            candidate = host_to_empty(snap, pending, maintained)
+            if candidate is None:
                 vcpus, ram = capacity_shortfall(snap, pending)
                 if scale_in_rounds >= inp.max_scale_in_rounds:
                     raise SessionFailed(f"not enough capacity to empty any host after {scale_in_rounds} "
@@ -151,7 +151,7 @@ class MaintenanceSessionWorkflow:
                                 metadata={"vcpus_needed": vcpus, "memory_mb_needed": ram})
                 continue
             state = S.PLANNED_MAINTENANCE if maintained else S.PREPARE_MAINTENANCE
-            await self._evacuate_and_maintain(state, host, snap)
+            await self._evacuate_and_maintain(state, candidate, snap)
 
         await self._run_global_plugins(ActionType.POST)
         self._set_state(S.MAINTENANCE_COMPLETE, "maintenance complete: projects may scale back out")
@@ -444,9 +444,9 @@ class MaintenanceSessionWorkflow:
                 await workflow.execute_activity_method(CloudActivities.enable_host, HostRequest(host=record.name),
                                                        **CLOUD_CALL)
                 if record.phase == HostPhase.IN_MAINTENANCE:
-                    notice = HostNotice(project_id=self._inp.admin_project_id, host=record.name,
-                                        state="MAINTENANCE_COMPLETE", session_id=self._inp.session_id)
-                    self._outbox.send(EVENT_HOST, None, notice.model_dump())
+                    host_notice = HostNotice(project_id=self._inp.admin_project_id, host=record.name,
+                                             state="MAINTENANCE_COMPLETE", session_id=self._inp.session_id)
+                    self._outbox.send(EVENT_HOST, None, host_notice.model_dump())
                 record.disabled_by_session = False
                 record.phase = HostPhase.FAILED if not record.maintained else record.phase
                 self._log("host", f"{record.name} enabled again (session ended)", host=record.name)
@@ -455,11 +455,11 @@ class MaintenanceSessionWorkflow:
         # metadata says why (Fenix-era VNFMs know no other end state). No reply is awaited.
         for pid in self._project_ids():
             url = f"{self._inp.api_url}/maintenance/{self._inp.session_id}/{pid}"
-            notice = ProjectNotice(project_id=pid, session_id=self._inp.session_id,
-                                   state=S.MAINTENANCE_COMPLETE.value, instance_ids=url, reply_url=url,
-                                   metadata={**self._inp.metadata, "session_result": S.MAINTENANCE_FAILED.value,
-                                             "reason": reason})
-            self._outbox.send(EVENT_PROJECT, pid, notice.model_dump())
+            done = ProjectNotice(project_id=pid, session_id=self._inp.session_id,
+                                 state=S.MAINTENANCE_COMPLETE.value, instance_ids=url, reply_url=url,
+                                 metadata={**self._inp.metadata, "session_result": S.MAINTENANCE_FAILED.value,
+                                           "reason": reason})
+            self._outbox.send(EVENT_PROJECT, pid, done.model_dump())
         await self._outbox.drain()
 
     def _set_state(self, state: SessionState, current: str) -> None:
