@@ -12,9 +12,12 @@ from fenix.constants import SEARCH_ATTRIBUTES
 from fenix.temporal import find_bin, register_search_attributes
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
+@pytest_asyncio.fixture(loop_scope="session")
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
-    """Time-skipping test server: timers and reply deadlines of minutes pass at once."""
+    """Time-skipping test server: timers and reply deadlines of minutes pass at once.
+
+    One per test: after a long session a shared test server stopped accepting connections (seen as
+    "tcp connect error" in the next test); a fresh one costs about a second."""
     async with await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=find_bin("temporal-test-server"),

@@ -152,6 +152,7 @@ async def test_migration_failure_falls_back_then_fails_cleanly(ts_env: WorkflowE
         fallback = [h for h in detail.history if h.kind == "action" and web0.id in h.detail]
         assert any("retried as the other move" in h.detail for h in fallback)
 
+    (tmp_path / "2").mkdir()
     async with stack(ts_env, tmp_path / "2", roomy_seed(), vnfms()) as st:
         before = st.cloud.snapshot()
         web0 = next(s for s in before.servers if s.name == "vnf-web-0")
