@@ -16,14 +16,11 @@ from rich.table import Table
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from demo.scenario import demo_seed
-from demo.vnfm import VnfmProject
+from demo.scenario import demo_projects, demo_seed
 from fenix.constants import SEARCH_ATTRIBUTES, session_workflow_id
 from fenix.models.session import SessionDetail, SessionState
 from fenix.temporal import find_bin
 from tests.stack import stack
-
-PROJECTS = ("vnf-ha", "vnf-web", "vnf-batch")
 
 
 async def run(keep_running: bool) -> int:
@@ -32,8 +29,7 @@ async def run(keep_running: bool) -> int:
         data_converter=pydantic_data_converter, dev_server_existing_path=find_bin("temporal"),
         search_attributes=SEARCH_ATTRIBUTES, ui=True, ui_port=8233,
     ) as env:
-        projects = [VnfmProject(project_id=p, token="", scale_in_step=2, server_prefix=p,
-                                ha_group="vnf-ha-ha" if p == "vnf-ha" else None) for p in PROJECTS]
+        projects = demo_projects()
         with tempfile.TemporaryDirectory(prefix="fenix-demo-") as tmp:
             async with stack(env, Path(tmp), demo_seed(), projects) as st:
                 console.print(f"API docs: {st.api_url.removesuffix('/v1')}/docs   Web UI: http://127.0.0.1:8233")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from demo.vnfm import VnfmProject
 from fenix.cloud.simulated import SimGroupSpec, SimHostSpec, SimSeed, SimServerSpec
 from fenix.models.cloud import GroupPolicy
 from fenix.models.session import InstanceAction
@@ -33,3 +34,10 @@ def demo_seed(hosts: int = 4, vcpus_per_host: int = 3, full: bool = True) -> Sim
         seed.servers += [SimServerSpec(name=f"vnf-web-{PROJECTS['vnf-web'][0] + i}", project_id="vnf-web",
                                        vcpus=FLAVOR_VCPUS, memory_mb=FLAVOR_MB) for i in range(max(0, spare))]
     return seed
+
+
+def demo_projects() -> list[VnfmProject]:
+    """The sample VNFM's view of PROJECTS: the action each one chooses and its HA group (tokens come later)."""
+    return [VnfmProject(project_id=p, token="", action=action, scale_in_step=2, server_prefix=p,
+                        ha_group=f"{p}-ha" if ha else None)
+            for p, (_, action, ha) in PROJECTS.items()]

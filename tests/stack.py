@@ -94,7 +94,7 @@ class Stack:
             await self.client.test_service.lock_time_skipping(LockTimeSkippingRequest())
 
     async def result(self, session_id: str, timeout: float = 120) -> SessionDetail:
-        """Wait for the session to end. Awaiting the result is what lets the time-skipping server skip."""
+        """Wait for the session to end; with `skip_time` the time-skipping server skips idle waits meanwhile."""
         handle = self.client.get_workflow_handle(session_workflow_id(session_id), result_type=SessionDetail)
         deadline = asyncio.get_running_loop().time() + timeout
         async with self._time_skipping():
