@@ -36,7 +36,7 @@ async def running_worker(client: Client, settings: Settings, *, driver: CloudDri
     """A started worker; stops (gracefully) when the context exits."""
     cloud = CloudActivities(driver or make_driver(settings), poll_s=poll_s)
     webhooks = WebhookActivities(timeout_s=settings.webhook_timeout_s)
-    subscribers = SubscriberActivities(client)
+    subscribers = SubscriberActivities(client, settings.registry_workflow_id)
     threads = settings.worker_max_concurrent_activities
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fenix-activity") as pool:
         worker = Worker(

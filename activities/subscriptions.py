@@ -6,17 +6,17 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from fenix.constants import REGISTRY_WORKFLOW_ID
 from fenix.models.subscription import SubscriptionFilter, SubscriptionList
 
 
 class SubscriberActivities:
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, registry_workflow_id: str) -> None:
         self._client = client
+        self._registry_id = registry_workflow_id
 
     @activity.defn(name="find_subscribers")
     async def find(self, f: SubscriptionFilter) -> SubscriptionList:
-        handle = self._client.get_workflow_handle(REGISTRY_WORKFLOW_ID)
+        handle = self._client.get_workflow_handle(self._registry_id)
         try:
             found: SubscriptionList = await handle.query("list", f, result_type=SubscriptionList)
             return found

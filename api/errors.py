@@ -7,7 +7,7 @@ import logging
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -50,6 +50,10 @@ def install(app: FastAPI) -> None:
         if isinstance(cause, ApplicationError):
             return _body(cause.message, UPDATE_STATUS.get(cause.type or "", 422))
         return _body(str(cause or exc), 422)
+
+    @app.exception_handler(WorkflowUpdateRPCTimeoutOrCancelledError)
+    async def update_timeout(_: Request, __: WorkflowUpdateRPCTimeoutOrCancelledError) -> JSONResponse:
+        return _body("the workflow did not take the request in time (no worker running?); try again", 503)
 
     @app.exception_handler(RPCError)
     async def rpc_error(_: Request, exc: RPCError) -> JSONResponse:

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from temporalio.client import Client, WorkflowHandle
+from datetime import timedelta
+
+from fastapi import HTTPException
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.client import WorkflowExecutionStatus as Status
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import SessionNotFound
 from fenix.constants import session_workflow_id
+from fenix.models.reply import ProjectReply, ReplyResult
 from fenix.models.session import SessionDetail, SessionState, SessionStatus
 from workflows.session import MaintenanceSessionWorkflow
 
 SessionHandle = WorkflowHandle[MaintenanceSessionWorkflow, SessionDetail]
+
+# An Update long-polls until the workflow has run its handler. Bound each poll so an HTTP request never hangs:
+# with no worker, or a session that ends while the reply is in flight, the client gets an answer it can act on.
+UPDATE_RPC_TIMEOUT = timedelta(seconds=30)
 
 
 async def describe(client: Client, session_id: str) -> tuple[SessionHandle, Status | None]:
@@ -46,3 +54,17 @@ async def status(client: Client, session_id: str) -> SessionStatus:
     d = await detail(client, session_id)
     return SessionStatus(session_id=d.session_id, state=d.state, reason=d.reason, current=d.current,
                          hosts_total=len(d.hosts), hosts_maintained=sum(h.maintained for h in d.hosts))
+
+
+async def reply(client: Client, session_id: str, body: ProjectReply) -> ReplyResult:
+    """Hand a project's reply to the running session as an Update (its validator answers 4xx)."""
+    handle, wf_status = await describe(client, session_id)
+    if wf_status != Status.RUNNING:
+        raise HTTPException(409, f"session {session_id} has ended; it takes no more replies")
+    try:
+        return await handle.execute_update(MaintenanceSessionWorkflow.reply, body, rpc_timeout=UPDATE_RPC_TIMEOUT)
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        _, wf_status = await describe(client, session_id)
+        if wf_status != Status.RUNNING:
+            raise HTTPException(409, f"session {session_id} ended before it took the reply") from None
+        raise

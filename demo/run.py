@@ -17,10 +17,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from demo.scenario import demo_projects, demo_seed
+from demo.stack import stack
 from fenix.constants import SEARCH_ATTRIBUTES, session_workflow_id
 from fenix.models.session import SessionDetail, SessionState
 from fenix.temporal import find_bin
-from tests.stack import stack
 
 
 async def run(keep_running: bool) -> int:

@@ -10,8 +10,6 @@ SA_STATE = SearchAttributeKey.for_keyword("MaintenanceState")
 SA_HOSTS = SearchAttributeKey.for_keyword_list("MaintenanceHost")  # hosts the session has out of service now
 SEARCH_ATTRIBUTES = (SA_SESSION_ID, SA_STATE, SA_HOSTS)
 
-REGISTRY_WORKFLOW_ID = "fenix-subscriptions"
-
 
 def session_workflow_id(session_id: str) -> str:
     return f"maint-{session_id}"

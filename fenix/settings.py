@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
     task_queue: str = "fenix"
+    # The durable subscription registry: one workflow per Fenix deployment in the namespace.
+    registry_workflow_id: str = "fenix-subscriptions"
 
     # API
     api_host: str = "127.0.0.1"

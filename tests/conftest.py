@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from collections.abc import AsyncIterator
 
 import pytest_asyncio
@@ -10,6 +12,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from fenix.constants import SEARCH_ATTRIBUTES
 from fenix.temporal import find_bin, register_search_attributes
+
+STUCK_AFTER_S = 150  # pytest-timeout (pyproject) fires at 180 s
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -36,3 +40,19 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_extra_args=["--dynamic-config-value", "system.forceSearchAttributesCacheRefreshOnRead=true"],
     ) as env:
         yield env
+
+
+@pytest_asyncio.fixture(autouse=True, loop_scope="session")
+async def dump_tasks_when_stuck() -> AsyncIterator[None]:
+    """Before pytest-timeout kills a hung test, print where every asyncio task waits (its thread dump shows
+    only an idle event loop)."""
+    loop = asyncio.get_running_loop()
+
+    def dump() -> None:
+        for task in asyncio.all_tasks(loop):
+            sys.stderr.write(f"\n--- stuck task {task.get_name()}\n")
+            task.print_stack(file=sys.stderr)
+
+    handle = loop.call_later(STUCK_AFTER_S, dump)
+    yield
+    handle.cancel()

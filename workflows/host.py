@@ -60,6 +60,15 @@ class HostMaintenanceWorkflow:
 
     @workflow.run
     async def run(self, inp: HostMaintenanceInput) -> HostMaintenanceResult:
+        try:
+            return await self._run(inp)
+        except ApplicationError:
+            # Notices already queued (INSTANCE_ACTION_FAILED above all) still reach the projects before
+            # the failure goes up to the session; an abort (cancellation) does not wait for them.
+            await self._outbox.drain()
+            raise
+
+    async def _run(self, inp: HostMaintenanceInput) -> HostMaintenanceResult:
         await self._progress(phase=HostPhase.EVACUATING)
         for iid, action in sorted(inp.plan.items()):
             if action in MOVES:

@@ -16,7 +16,7 @@ import asyncio
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, ChildWorkflowError
 from temporalio.workflow import ChildWorkflowCancellationType, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -91,12 +91,15 @@ class MaintenanceSessionWorkflow:
         except asyncio.CancelledError:
             # DELETE of a running session cancels the workflow. It still may run activities here, and
             # returns normally so the session ends in a Fenix terminal state that clients understand.
-            self._d.aborted = True
-            await self._fail("aborted by the admin")
+            await self._abort()
         except SessionFailed as err:
             await self._fail(str(err))
         except (ActivityError, ChildWorkflowError) as err:
-            await self._fail(_root_message(err))
+            # A cancel that lands while a host child (or an activity) runs comes back wrapped in its error.
+            if _is_cancellation(err):
+                await self._abort()
+            else:
+                await self._fail(_root_message(err))
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._d
 
@@ -435,6 +438,10 @@ class MaintenanceSessionWorkflow:
                                                        duration_s=res.duration_s))
             self._log("plugin", f"{res.plugin} ({kind.value}) {res.state} in {res.duration_s:.1f}s")
 
+    async def _abort(self) -> None:
+        self._d.aborted = True
+        await self._fail("aborted by the admin")
+
     async def _fail(self, reason: str) -> None:
         """End in MAINTENANCE_FAILED: re-enable what the session disabled, tell projects and infra."""
         self._d.reason = reason
@@ -487,6 +494,15 @@ class MaintenanceSessionWorkflow:
 
     def _delivery_failed(self, message: str, project_id: str | None) -> None:
         self._log("error", message, project_id=project_id)
+
+
+def _is_cancellation(err: BaseException) -> bool:
+    cur: BaseException | None = err
+    while cur is not None:
+        if isinstance(cur, CancelledError):
+            return True
+        cur = getattr(cur, "cause", None)
+    return False
 
 
 def _root_message(err: BaseException) -> str:

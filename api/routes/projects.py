@@ -48,9 +48,5 @@ async def project_reply(session_id: str, project_id: str, body: ProjectReply, wh
     _own(who.project_id, who.is_admin, project_id)
     if body.project_id and body.project_id != project_id:
         raise HTTPException(422, f"body project_id {body.project_id!r} does not match the URL")
-    handle, wf_status = await views.describe(client, session_id)
-    if wf_status != WorkflowExecutionStatus.RUNNING:
-        raise HTTPException(409, f"session {session_id} has ended; it takes no more replies")
-    reply = body.model_copy(update={"project_id": project_id})
-    await handle.execute_update(MaintenanceSessionWorkflow.reply, reply)
+    await views.reply(client, session_id, body.model_copy(update={"project_id": project_id}))
     return body.model_dump(mode="json", exclude_none=True, exclude={"project_id"})

@@ -11,7 +11,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 
 from api.deps import ClientDep, PrincipalDep, SettingsDep
-from fenix.constants import REGISTRY_WORKFLOW_ID
+from api.views import UPDATE_RPC_TIMEOUT
 from fenix.models.notification import EVENT_HOST, EVENT_TYPES, BodyFormat, Subscription, SubscriptionCreate
 from fenix.models.subscription import RegistryState, SubscriptionFilter, SubscriptionList, SubscriptionRemove
 from fenix.settings import Settings
@@ -39,7 +39,8 @@ class SubscriptionsOut(BaseModel):
 async def registry(client: Client, settings: Settings) -> WorkflowHandle[SubscriptionRegistryWorkflow, None]:
     """The registry workflow, started on first use (idempotent: an existing one is reused)."""
     return await client.start_workflow(
-        SubscriptionRegistryWorkflow.run, RegistryState(), id=REGISTRY_WORKFLOW_ID, task_queue=settings.task_queue,
+        SubscriptionRegistryWorkflow.run, RegistryState(), id=settings.registry_workflow_id,
+        task_queue=settings.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)
 
 
@@ -54,7 +55,7 @@ async def subscribe(body: SubscriptionIn, who: PrincipalDep, client: ClientDep, 
     sub = Subscription(id=str(uuid.uuid4()), project_id=project, url=str(body.url), event_types=body.event_types,
                        format=BodyFormat(body.format), created_at=datetime.now(UTC))
     handle = await registry(client, settings)
-    return await handle.execute_update(SubscriptionRegistryWorkflow.add, sub)
+    return await handle.execute_update(SubscriptionRegistryWorkflow.add, sub, rpc_timeout=UPDATE_RPC_TIMEOUT)
 
 
 @router.get("", response_model=SubscriptionsOut)
@@ -89,7 +90,8 @@ async def unsubscribe(subscription_id: str, who: PrincipalDep, client: ClientDep
     handle = await registry(client, settings)
     res = await handle.execute_update(
         SubscriptionRegistryWorkflow.remove,
-        SubscriptionRemove(subscription_id=subscription_id, project_id=None if who.is_admin else who.project_id))
+        SubscriptionRemove(subscription_id=subscription_id, project_id=None if who.is_admin else who.project_id),
+        rpc_timeout=UPDATE_RPC_TIMEOUT)
     if not res.removed:
         raise HTTPException(404, f"no subscription {subscription_id!r}")
     return Response(status_code=204)

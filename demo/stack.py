@@ -1,4 +1,4 @@
-"""An embedded Fenix for tests: simulated cloud, worker, API and sample VNFM, all over real HTTP."""
+"""An embedded Fenix (simulated cloud, worker, API and sample VNFMs, all over real HTTP), for the demo and tests."""
 
 from __future__ import annotations
 
@@ -27,6 +27,8 @@ from fenix.models.session import SessionDetail
 from fenix.settings import Settings
 from worker import running_worker
 
+GRACEFUL_SHUTDOWN_S = 5
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -37,7 +39,9 @@ def free_port() -> int:
 
 @asynccontextmanager
 async def serve(app: FastAPI, port: int) -> AsyncIterator[None]:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    # A bounded graceful shutdown: a request still waiting on Temporal must not hold the stack open forever.
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
+                                           timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S))
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
@@ -125,8 +129,10 @@ async def stack(env: WorkflowEnvironment, tmp: Path, seed: SimSeed, projects: li
     where nobody replies in real time (a skip would otherwise expire a reply window before the VNFM answers)."""
     client = env.client
     api_port, vnfm_port = free_port(), free_port()
-    settings = Settings(data_dir=tmp, task_queue=f"tq-{uuid.uuid4()}", api_port=api_port,
-                        webhook_timeout_s=webhook_timeout_s)
+    queue = f"tq-{uuid.uuid4()}"
+    # Own task queue and registry: several stacks may share one Temporal server (one after another in a test).
+    settings = Settings(data_dir=tmp, task_queue=queue, registry_workflow_id=f"subscriptions-{queue}",
+                        api_port=api_port, webhook_timeout_s=webhook_timeout_s)
     cloud = SimulatedCloud(tmp / "cloud.sqlite", time_scale=time_scale)
     cloud.seed(seed)
     admin_token = tokens.ensure_admin(settings.tokens_path, settings.admin_project_id).admin()
