@@ -6,7 +6,7 @@ import asyncio
 import socket
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,21 +119,35 @@ class Stack:
                              f"{detail.current}\n{tail}")
 
 
+def stack_settings(tmp: Path, task_queue: str, **extra: Any) -> Settings:
+    # Own task queue and registry: several stacks may share one Temporal server (one after another in a test).
+    return Settings(data_dir=tmp, task_queue=task_queue, registry_workflow_id=f"subscriptions-{task_queue}",
+                    sim_db=tmp / "cloud.sqlite", **extra)
+
+
+def worker_env(settings: Settings, temporal_address: str, *, sim_time_scale: float) -> dict[str, str]:
+    """FENIX_* variables that make a separate `worker.py` process serve the same stack."""
+    return {"FENIX_TEMPORAL_ADDRESS": temporal_address, "FENIX_TASK_QUEUE": settings.task_queue,
+            "FENIX_REGISTRY_WORKFLOW_ID": settings.registry_workflow_id, "FENIX_DATA_DIR": str(settings.data_dir),
+            "FENIX_SIM_DB": str(settings.sim_db_path), "FENIX_SIM_TIME_SCALE": str(sim_time_scale)}
+
+
 @asynccontextmanager
 async def stack(env: WorkflowEnvironment, tmp: Path, seed: SimSeed, projects: list[VnfmProject] | None = None, *,
                 subscribe: list[str] | None = None, fmt: str = "native", time_scale: float = 0.01,
-                webhook_timeout_s: float = 300, skip_time: bool = False) -> AsyncIterator[Stack]:
+                webhook_timeout_s: float = 300, skip_time: bool = False, worker: bool = True,
+                task_queue: str | None = None) -> AsyncIterator[Stack]:
     """Start everything; `projects` get tokens and a VNFM, `subscribe` (default: all of them) webhooks.
 
     `skip_time` lets the time-skipping server jump over idle waits while we await the result. Only for tests
-    where nobody replies in real time (a skip would otherwise expire a reply window before the VNFM answers)."""
+    where nobody replies in real time (a skip would otherwise expire a reply window before the VNFM answers).
+    `worker=False` leaves the worker to the caller (crash tests run it as a separate process, on `task_queue`
+    with the settings of `worker_env`), and it must be running before this is entered: subscribing needs it."""
     client = env.client
     api_port, vnfm_port = free_port(), free_port()
-    queue = f"tq-{uuid.uuid4()}"
-    # Own task queue and registry: several stacks may share one Temporal server (one after another in a test).
-    settings = Settings(data_dir=tmp, task_queue=queue, registry_workflow_id=f"subscriptions-{queue}",
-                        api_port=api_port, webhook_timeout_s=webhook_timeout_s)
-    cloud = SimulatedCloud(tmp / "cloud.sqlite", time_scale=time_scale)
+    settings = stack_settings(tmp, task_queue or f"tq-{uuid.uuid4()}", api_port=api_port,
+                              webhook_timeout_s=webhook_timeout_s)
+    cloud = SimulatedCloud(settings.sim_db_path, time_scale=time_scale)
     cloud.seed(seed)
     admin_token = tokens.ensure_admin(settings.tokens_path, settings.admin_project_id).admin()
     assert admin_token is not None
@@ -143,7 +157,8 @@ async def stack(env: WorkflowEnvironment, tmp: Path, seed: SimSeed, projects: li
     api_url = settings.api_url
     vnfm = SampleVnfm(VnfmConfig(api_url=api_url, sim_db=str(cloud.path), port=vnfm_port, projects=projects), cloud)
     app = create_app(settings, client)
-    async with running_worker(client, settings, driver=cloud, poll_s=0.02), serve(app, api_port), \
+    in_process = running_worker(client, settings, driver=cloud, poll_s=0.02) if worker else nullcontext()
+    async with in_process, serve(app, api_port), \
             serve(vnfm.app, vnfm_port), \
             httpx.AsyncClient(base_url=api_url, headers={"X-Auth-Token": admin_token.token}, timeout=30) as admin:
         st = Stack(client=client, settings=settings, cloud=cloud, vnfm=vnfm, admin=admin, api_url=api_url,

@@ -20,14 +20,14 @@ CLOUD_CALL: ActivityConfig = {
                                 non_retryable_error_types=NON_RETRYABLE),
 }
 
-# A migration is followed to its real end inside the activity; heartbeats let a crashed worker be
-# noticed in a minute instead of after the whole start-to-close timeout, and the retry resumes
+# A migration is followed to its real end inside the activity (heartbeat every poll); heartbeats let a
+# crashed worker be noticed in 20 s instead of after the whole start-to-close timeout, and the retry resumes
 # following the same migration (the activity is idempotent). An abort waits for the migration in
 # flight to end: a half-followed cold migration would leave the server in VERIFY_RESIZE.
 MIGRATION: ActivityConfig = {
     "start_to_close_timeout": timedelta(minutes=60),
     "cancellation_type": ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    "heartbeat_timeout": timedelta(seconds=60),
+    "heartbeat_timeout": timedelta(seconds=20),
     "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=2.0,
                                 maximum_interval=timedelta(seconds=60), maximum_attempts=5,
                                 non_retryable_error_types=NON_RETRYABLE),

@@ -1,0 +1,32 @@
+"""Determinism: the histories of real sessions replay on the workflow code without a mismatch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
+
+from demo.scenario import demo_seed
+from demo.stack import stack
+from fenix.constants import host_workflow_id, session_workflow_id
+from fenix.models.session import SessionState
+from tests.workflows.test_session_flow import vnfms
+from worker import WORKFLOWS
+
+
+async def test_session_and_host_histories_replay(ts_env: WorkflowEnvironment, tmp_path: Path) -> None:
+    async with stack(ts_env, tmp_path, demo_seed(), vnfms()) as st:
+        sid = await st.start(actions=[{"plugin": "dummy", "type": "host", "metadata": {"seconds": 0}}])
+        detail = await st.result(sid)
+        assert detail.state == SessionState.MAINTENANCE_DONE, detail.reason
+        ids = [session_workflow_id(sid), st.settings.registry_workflow_id,
+               *(host_workflow_id(sid, h.name) for h in detail.hosts)]
+        histories: list[WorkflowHistory] = [await st.client.get_workflow_handle(i).fetch_history() for i in ids]
+    kinds = {h.events[0].workflow_execution_started_event_attributes.workflow_type.name for h in histories}
+    assert {"MaintenanceSession", "HostMaintenance", "SubscriptionRegistry"} <= kinds, kinds
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+    for history in histories:
+        await replayer.replay_workflow(history)

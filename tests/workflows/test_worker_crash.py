@@ -1,0 +1,72 @@
+"""A worker process killed (SIGKILL) in the middle of a migration: a new worker finishes the session.
+
+Real processes on the real dev server: the worker runs as `python worker.py`, the API, the sample VNFM
+and the cloud's owner (this test) run here. Nothing the session needs lives in the killed process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from temporalio.testing import WorkflowEnvironment
+
+from demo.stack import stack, stack_settings, worker_env
+from fenix.models.session import InstanceAction, SessionState
+from tests.checks import assert_cloud_sound
+from tests.workflows.test_session_flow import roomy_seed, vnfms
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@contextmanager
+def worker_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env={**os.environ, **env},
+                                stdout=out, stderr=subprocess.STDOUT)
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+
+async def test_worker_killed_mid_migration(dev_env: WorkflowEnvironment, tmp_path: Path) -> None:
+    queue = f"tq-{uuid.uuid4()}"
+    env = worker_env(stack_settings(tmp_path, queue), dev_env.client.service_client.config.target_host,
+                     sim_time_scale=0.5)  # a live migration of 1 GiB takes about 1.3 s
+    with worker_process(env, tmp_path / "worker-1.log") as first:
+        async with stack(dev_env, tmp_path, roomy_seed(), vnfms(InstanceAction.LIVE_MIGRATE), worker=False,
+                         task_queue=queue) as st:
+            before = st.cloud.snapshot()
+            sid = await st.start(hosts=["c0", "c1", "c2"])
+            for _ in range(600):
+                if any(not m.status.terminal for m in st.cloud.migration_log()):
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("no migration started within 30 s; see worker-1.log")
+            first.kill()
+            first.wait()
+            killed_during = [m.server_id for m in st.cloud.migration_log() if not m.status.terminal]
+            assert killed_during
+
+            with worker_process(env, tmp_path / "worker-2.log"):
+                detail = await st.result(sid, timeout=150)
+            assert detail.state == SessionState.MAINTENANCE_DONE, detail.reason
+            assert_cloud_sound(st.cloud, before, detail)
+            # The retried activity picked up the migration already under way instead of starting another one.
+            log = st.cloud.migration_log()
+            moves = [(m.server_id, m.source_host) for m in log]
+            assert len(moves) == len(set(moves)), moves
+            assert all(m.status.terminal for m in log)
