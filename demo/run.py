@@ -1,13 +1,17 @@
 """`make demo`: the embedded stack (Temporal dev server + Web UI, worker, API, sample VNFMs) runs one session.
 
 Exits 0 only if the session reached MAINTENANCE_DONE. `--keep-running` (`make up`) leaves it all up.
+
+State lives in `.fenix/`: the Temporal dev server's SQLite database (so the Web UI still shows earlier
+runs), the API tokens (created on the first run) and this run's simulated cloud (re-seeded every run).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -17,49 +21,85 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from demo.scenario import demo_projects, demo_seed
-from demo.stack import stack
+from demo.stack import Stack, stack
 from fenix.constants import SEARCH_ATTRIBUTES, session_workflow_id
 from fenix.models.session import SessionDetail, SessionState
 from fenix.temporal import find_bin
 
+UI_PORT = 8233
+TERMINAL = (SessionState.MAINTENANCE_DONE, SessionState.MAINTENANCE_FAILED)
 
-async def run(keep_running: bool) -> int:
+
+async def watch(st: Stack, sid: str, console: Console) -> SessionDetail:
+    """Show the session's state and current step until it ends."""
+    handle = st.client.get_workflow_handle(session_workflow_id(sid), result_type=SessionDetail)
+    with console.status("maintenance starting") as status:
+        while True:
+            d = await handle.query("detail", result_type=SessionDetail)
+            done = sum(h.maintained for h in d.hosts)
+            status.update(f"[bold]{d.state}[/] {done}/{len(d.hosts)} hosts: {d.current}")
+            if d.state in TERMINAL:
+                break
+            await asyncio.sleep(0.3)
+    return await handle.result()
+
+
+def summary(detail: SessionDetail, st: Stack, seconds: float) -> Table:
+    table = Table(title=f"session {detail.session_id}: {detail.state} in {seconds:.1f} s")
+    for col in ("host", "phase", "maintained", "enabled now", "instances now"):
+        table.add_column(col)
+    snap = st.cloud.snapshot()
+    for h in detail.hosts:
+        host = snap.host(h.name)
+        table.add_row(h.name, str(h.phase), str(h.maintained), str(host.enabled if host else "?"),
+                      str(len(snap.servers_on(h.name))))
+    return table
+
+
+async def run(data_dir: Path, keep_running: bool, ui_port: int = UI_PORT) -> int:
     console = Console()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = data_dir / "demo"
+    shutil.rmtree(run_dir, ignore_errors=True)  # a fresh simulated cloud every run
+    run_dir.mkdir()
     async with await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter, dev_server_existing_path=find_bin("temporal"),
-        search_attributes=SEARCH_ATTRIBUTES, ui=True, ui_port=8233,
+        search_attributes=SEARCH_ATTRIBUTES, ui=True, ui_port=ui_port,
+        dev_server_extra_args=["--db-filename", str(data_dir / "temporal.sqlite")],
     ) as env:
-        projects = demo_projects()
-        with tempfile.TemporaryDirectory(prefix="fenix-demo-") as tmp:
-            async with stack(env, Path(tmp), demo_seed(), projects) as st:
-                console.print(f"API docs: {st.api_url.removesuffix('/v1')}/docs   Web UI: http://127.0.0.1:8233")
+        async with stack(env, run_dir, demo_seed(), demo_projects(), tokens_file=data_dir / "tokens.json") as st:
+            try:
+                console.print(f"Temporal Web UI  http://127.0.0.1:{ui_port}\nAPI docs         "
+                              f"{st.api_url.removesuffix('/v1')}/docs\nAPI tokens       {st.settings.tokens_path}")
                 started = time.monotonic()
                 sid = await st.start()
-                handle = env.client.get_workflow_handle(session_workflow_id(sid), result_type=SessionDetail)
-                with console.status("maintenance running") as status:
-                    while True:
-                        d = await handle.query("detail", result_type=SessionDetail)
-                        status.update(f"{d.state}: {d.current}")
-                        if d.state in (SessionState.MAINTENANCE_DONE, SessionState.MAINTENANCE_FAILED):
-                            break
-                        await asyncio.sleep(0.5)
-                detail = await handle.result()
-                table = Table(title=f"session {sid}: {detail.state} in {time.monotonic() - started:.1f}s")
-                for col in ("host", "phase", "maintained"):
-                    table.add_column(col)
-                for h in detail.hosts:
-                    table.add_row(h.name, str(h.phase), str(h.maintained))
-                console.print(table)
+                detail = await watch(st, sid, console)
+                console.print(summary(detail, st, time.monotonic() - started))
+                notices = sum(1 for e in st.vnfm.state.events)
+                console.print(f"{notices} notifications reached the sample VNFMs; "
+                              f"{len(st.cloud.migration_log())} migrations; "
+                              f"{len(st.vnfm.state.switchovers)} HA switchover(s)")
                 if detail.reason:
                     console.print(f"reason: {detail.reason}")
                 if keep_running:
                     console.print("stack kept running; Ctrl-C to stop")
                     await asyncio.Event().wait()
                 return 0 if detail.state == SessionState.MAINTENANCE_DONE else 1
+            finally:
+                # This run's subscription registry would otherwise stay open in the Web UI for ever.
+                await env.client.get_workflow_handle(st.settings.registry_workflow_id).terminate("demo ended")
 
 
 def main() -> None:
-    sys.exit(asyncio.run(run("--keep-running" in sys.argv)))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--data-dir", type=Path, default=Path(".fenix"))
+    parser.add_argument("--keep-running", action="store_true", help="keep the stack up after the session")
+    parser.add_argument("--ui-port", type=int, default=UI_PORT)
+    args = parser.parse_args()
+    try:
+        sys.exit(asyncio.run(run(args.data_dir, args.keep_running, args.ui_port)))
+    except KeyboardInterrupt:
+        sys.exit(130)
 
 
 if __name__ == "__main__":

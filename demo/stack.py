@@ -136,7 +136,7 @@ def worker_env(settings: Settings, temporal_address: str, *, sim_time_scale: flo
 async def stack(env: WorkflowEnvironment, tmp: Path, seed: SimSeed, projects: list[VnfmProject] | None = None, *,
                 subscribe: list[str] | None = None, fmt: str = "native", time_scale: float = 0.01,
                 webhook_timeout_s: float = 300, skip_time: bool = False, worker: bool = True,
-                task_queue: str | None = None) -> AsyncIterator[Stack]:
+                task_queue: str | None = None, tokens_file: Path | None = None) -> AsyncIterator[Stack]:
     """Start everything; `projects` get tokens and a VNFM, `subscribe` (default: all of them) webhooks.
 
     `skip_time` lets the time-skipping server jump over idle waits while we await the result. Only for tests
@@ -146,7 +146,7 @@ async def stack(env: WorkflowEnvironment, tmp: Path, seed: SimSeed, projects: li
     client = env.client
     api_port, vnfm_port = free_port(), free_port()
     settings = stack_settings(tmp, task_queue or f"tq-{uuid.uuid4()}", api_port=api_port,
-                              webhook_timeout_s=webhook_timeout_s)
+                              webhook_timeout_s=webhook_timeout_s, tokens_file=tokens_file)
     cloud = SimulatedCloud(settings.sim_db_path, time_scale=time_scale)
     cloud.seed(seed)
     admin_token = tokens.ensure_admin(settings.tokens_path, settings.admin_project_id).admin()
