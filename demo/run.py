@@ -41,7 +41,8 @@ async def watch(st: Stack, sid: str, console: Console) -> SessionDetail:
             if d.state in TERMINAL:
                 break
             await asyncio.sleep(0.3)
-    return await handle.result()
+    result: SessionDetail = await handle.result()
+    return result
 
 
 def summary(detail: SessionDetail, st: Stack, seconds: float) -> Table:
