@@ -11,8 +11,16 @@ SA_HOSTS = SearchAttributeKey.for_keyword_list("MaintenanceHost")  # hosts the s
 SEARCH_ATTRIBUTES = (SA_SESSION_ID, SA_STATE, SA_HOSTS)
 
 
+SESSION_WORKFLOW_TYPE = "MaintenanceSession"
+_SESSION_PREFIX = "maint-"
+
+
 def session_workflow_id(session_id: str) -> str:
-    return f"maint-{session_id}"
+    return f"{_SESSION_PREFIX}{session_id}"
+
+
+def session_id_from_workflow_id(workflow_id: str) -> str:
+    return workflow_id.removeprefix(_SESSION_PREFIX)
 
 
 def host_workflow_id(session_id: str, host: str) -> str:

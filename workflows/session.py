@@ -21,7 +21,7 @@ from temporalio.workflow import ChildWorkflowCancellationType, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.cloud import CloudActivities
-    from fenix.constants import SA_HOSTS, SA_STATE, host_workflow_id
+    from fenix.constants import SA_HOSTS, SA_STATE, SESSION_WORKFLOW_TYPE, host_workflow_id
     from fenix.models.cloud import CloudSnapshot
     from fenix.models.cloud_ops import HostRequest, SnapshotRequest
     from fenix.models.host_run import HostMaintenanceInput, HostMaintenanceResult, HostProgress
@@ -65,7 +65,7 @@ class ReplyRejected(ApplicationError):
         super().__init__(message, type=kind, non_retryable=True)
 
 
-@workflow.defn(name="MaintenanceSession")
+@workflow.defn(name=SESSION_WORKFLOW_TYPE)
 class MaintenanceSessionWorkflow:
     """One maintenance session.
 

@@ -11,8 +11,15 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 
 from api import views
 from api.deps import AdminDep, ClientDep, SettingsDep
+from api.guards import MEMO_HOSTS, ensure_hosts_free
 from api.schemas import SessionCreate, SessionCreated, SessionList, SessionStatusOut
-from fenix.constants import SA_SESSION_ID, SA_STATE, session_workflow_id
+from fenix.constants import (
+    SA_SESSION_ID,
+    SA_STATE,
+    SESSION_WORKFLOW_TYPE,
+    session_id_from_workflow_id,
+    session_workflow_id,
+)
 from fenix.models.session import SessionDetail, SessionInput, SessionState
 from workflows.catalog import SESSION_WORKFLOWS
 
@@ -23,6 +30,7 @@ router = APIRouter(prefix="/maintenance", tags=["maintenance"])
 async def create_session(body: SessionCreate, admin: AdminDep, client: ClientDep,
                          settings: SettingsDep) -> SessionCreated:
     """Start a maintenance session (a durable workflow)."""
+    await ensure_hosts_free(client, body.hosts)
     session_id = str(uuid.uuid4())
     inp = SessionInput(session_id=session_id, workflow=body.workflow, hosts=body.hosts,
                        maintenance_at=body.maintenance_at, metadata=body.metadata, actions=body.actions,
@@ -36,7 +44,7 @@ async def create_session(body: SessionCreate, admin: AdminDep, client: ClientDep
         search_attributes=TypedSearchAttributes([SearchAttributePair(SA_SESSION_ID, session_id),
                                                  SearchAttributePair(SA_STATE, SessionState.MAINTENANCE.value)]),
         static_summary=f"maintenance of {', '.join(body.hosts) if body.hosts else 'all compute hosts'}",
-        memo={"requested_by": admin.name})
+        memo={"requested_by": admin.name, MEMO_HOSTS: body.hosts})
     return SessionCreated(session_id=session_id)
 
 
@@ -44,8 +52,8 @@ async def create_session(body: SessionCreate, admin: AdminDep, client: ClientDep
 async def list_sessions(_: AdminDep, client: ClientDep) -> SessionList:
     """Ids of all known sessions, newest first (from Temporal visibility)."""
     ids = []
-    async for wf in client.list_workflows("WorkflowType = 'MaintenanceSession'"):
-        ids.append(wf.id.removeprefix("maint-"))
+    async for wf in client.list_workflows(f"WorkflowType = '{SESSION_WORKFLOW_TYPE}'"):
+        ids.append(session_id_from_workflow_id(wf.id))
     return SessionList(sessions=ids)
 
 
