@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +12,8 @@ from fenix import plugins
 from fenix.models.notification import FENIX_TIME_FORMAT
 from fenix.models.session import ActionSpec, InstanceAction, ReplyWindows, SessionState
 from workflows.catalog import SESSION_WORKFLOWS
+
+MAX_REPLY_WINDOW_S = 30 * 24 * 3600
 
 
 def parse_time(value: object) -> datetime:
@@ -28,7 +31,10 @@ def parse_time(value: object) -> datetime:
                 raise ValueError(f"{value!r} is neither 'YYYY-MM-DD HH:MM:SS' (UTC) nor ISO 8601") from None
     else:
         raise ValueError("must be a time string")
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    try:
+        return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:00:00-05:00 is after the last representable instant
+        raise ValueError(f"{value!r} is out of range in UTC") from None
 
 
 class SessionCreate(BaseModel):
@@ -52,6 +58,24 @@ class SessionCreate(BaseModel):
     @classmethod
     def _time(cls, v: object) -> datetime:
         return parse_time(v)
+
+    @field_validator("default_action")
+    @classmethod
+    def _default_action(cls, v: InstanceAction) -> InstanceAction:
+        if v == InstanceAction.EVICTION:
+            raise ValueError("EVICTION is not an action of the default workflow; use MIGRATE, LIVE_MIGRATE "
+                             "or OWN_ACTION")
+        return v
+
+    @field_validator("reply_windows")
+    @classmethod
+    def _windows(cls, v: ReplyWindows) -> ReplyWindows:
+        # Infinity would reach the workflow as null (it could not decode its input and would hang), and
+        # deadlines past year 9999 overflow inside the workflow: either way a session stuck for good.
+        for name, seconds in v.model_dump().items():
+            if not math.isfinite(seconds) or seconds > MAX_REPLY_WINDOW_S:
+                raise ValueError(f"{name}: at most {MAX_REPLY_WINDOW_S} seconds (30 days), not {seconds!r}")
+        return v
 
     @field_validator("hosts")
     @classmethod

@@ -36,7 +36,8 @@ class Settings(BaseSettings):
     sim_time_scale: float = Field(1.0, ge=0)  # multiplies simulated migration durations
 
     # Notifications: a VNFM may scale inside the webhook request, so allow minutes.
-    webhook_timeout_s: float = Field(300, gt=0)
+    # At most the delivery activity's 10 min start-to-close (workflows/options.py WEBHOOK).
+    webhook_timeout_s: float = Field(300, gt=0, le=600)
 
     # Worker
     worker_max_concurrent_activities: int = Field(50, gt=0)

@@ -33,11 +33,13 @@ MIGRATION: ActivityConfig = {
                                 non_retryable_error_types=NON_RETRYABLE),
 }
 
-# Polling until a host is empty (OWN_ACTION instances leaving); the activity returns at its own deadline.
-WAIT_EMPTY: ActivityConfig = {
-    "start_to_close_timeout": timedelta(hours=6),
-    "heartbeat_timeout": timedelta(seconds=60),
-    "retry_policy": RetryPolicy(maximum_attempts=10, non_retryable_error_types=NON_RETRYABLE),
+# Re-enabling hosts when a session fails or is aborted: retried until it works (no attempt limit), since
+# giving up would leave a host out of service. The session's current details say what it is waiting for.
+CLEANUP: ActivityConfig = {
+    "start_to_close_timeout": timedelta(seconds=60),
+    "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                                maximum_interval=timedelta(minutes=2), maximum_attempts=0,
+                                non_retryable_error_types=["NotFound"]),
 }
 
 # Webhook delivery: the VNFM may scale inside the request (minutes). Backoff up to a minute between
@@ -59,8 +61,11 @@ SUBSCRIBERS: ActivityConfig = {
 }
 
 # Action plug-ins (upgrades) can run long; they heartbeat, and a failed plug-in is not re-run blindly.
+# An abort waits for the plug-in to stop (the command plug-in kills its process group on cancel), so no
+# plug-in still works on a host after the session has re-enabled it.
 PLUGIN: ActivityConfig = {
     "start_to_close_timeout": timedelta(hours=4),
+    "cancellation_type": ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     "heartbeat_timeout": timedelta(seconds=120),
     "retry_policy": RetryPolicy(maximum_attempts=3, non_retryable_error_types=NON_RETRYABLE),
 }

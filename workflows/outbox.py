@@ -1,9 +1,10 @@
 """Sending notices from workflow code.
 
 Each notice is two steps: an activity that looks up the current subscribers (subscriptions may change
-while a session runs), then one delivery activity per subscription, so Temporal retries each endpoint on
-its own and the Web UI shows each attempt. Notices to one destination are delivered in the order they
-were sent: each delivery task first awaits the previous one of the same destination.
+while a session runs), then one delivery activity per subscription, all at once, so Temporal retries each
+endpoint on its own (the activity's attempt count is in the Web UI's pending activities) and a dead endpoint
+does not hold back the others. Notices to one destination are delivered in the order they were sent: each
+delivery task first awaits the previous one of the same destination.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from fenix.models.notification import EVENT_HOST, Delivery, NoticeEnvelope
+    from fenix.models.notification import EVENT_HOST, Delivery, NoticeEnvelope, Subscription
     from fenix.models.subscription import SubscriptionFilter, SubscriptionList
     from workflows.options import SUBSCRIBERS, WEBHOOK
 
@@ -55,14 +56,16 @@ class Outbox:
                  else SubscriptionFilter(project_id=envelope.project_id, event_type=envelope.event_type))
         subs: SubscriptionList = await workflow.execute_activity(
             "find_subscribers", query, result_type=SubscriptionList, **SUBSCRIBERS)
-        delivered = 0
-        for sub in subs.subscriptions:
-            try:
-                await workflow.execute_activity("deliver_notification",
-                                                Delivery(subscription=sub, envelope=envelope), **WEBHOOK)
-                delivered += 1
-            except ActivityError as err:
-                cause = err.cause or err
-                self._log(f"delivery of {envelope.payload.get('state')} to {sub.url} failed: {cause}",
-                          envelope.project_id)
-        return Outcome(subscribers=len(subs.subscriptions), delivered=delivered)
+        results = await asyncio.gather(*(self._deliver_one(sub, envelope) for sub in subs.subscriptions))
+        return Outcome(subscribers=len(subs.subscriptions), delivered=sum(results))
+
+    async def _deliver_one(self, sub: Subscription, envelope: NoticeEnvelope) -> bool:
+        try:
+            await workflow.execute_activity("deliver_notification", Delivery(subscription=sub, envelope=envelope),
+                                            **WEBHOOK)
+            return True
+        except ActivityError as err:
+            cause = err.cause or err
+            self._log(f"delivery of {envelope.payload.get('state')} to {sub.url} failed: {cause}",
+                      envelope.project_id)
+            return False

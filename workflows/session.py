@@ -47,7 +47,7 @@ with workflow.unsafe.imports_passed_through():
         SessionStatus,
     )
     from workflows.host import HostMaintenanceWorkflow
-    from workflows.options import CLOUD_CALL, PLUGIN
+    from workflows.options import CLEANUP, CLOUD_CALL, PLUGIN
     from workflows.outbox import Outbox, Outcome
     from workflows.placement import capacity_shortfall, host_to_empty
 
@@ -302,8 +302,9 @@ class MaintenanceSessionWorkflow:
             raise ReplyRejected(f"project {reply.project_id!r} has no instances in this session", "UnknownProject")
         prefix, _, asked = reply.state.partition("_")
         if prefix not in ("ACK", "NACK") or asked not in {s.value for s in REPLY_STATES}:
-            raise ReplyRejected(f"state must be ACK_<STATE> or NACK_<STATE> of {sorted(REPLY_STATES)}, "
-                                f"not {reply.state!r}", "InvalidReply")
+            known = ", ".join(sorted(s.value for s in REPLY_STATES))
+            raise ReplyRejected(f"state must be ACK_<STATE> or NACK_<STATE> of {known}, not {reply.state!r}",
+                                "InvalidReply")
         if not p.awaiting or p.state != asked:
             now = f"the session is waiting for your reply to {p.state}" if p.awaiting else \
                 "the session is not waiting for a reply from you"
@@ -448,8 +449,9 @@ class MaintenanceSessionWorkflow:
         self._set_state(S.MAINTENANCE_FAILED, f"failed: {reason}")
         for record in self._d.hosts:
             if record.disabled_by_session:
+                self._current(f"failed: {reason}; re-enabling {record.name}")
                 await workflow.execute_activity_method(CloudActivities.enable_host, HostRequest(host=record.name),
-                                                       **CLOUD_CALL)
+                                                       **CLEANUP)
                 if record.phase == HostPhase.IN_MAINTENANCE:
                     host_notice = HostNotice(project_id=self._inp.admin_project_id, host=record.name,
                                              state="MAINTENANCE_COMPLETE", session_id=self._inp.session_id)

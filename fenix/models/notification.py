@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import AnyHttpUrl, BaseModel, Field
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
 EVENT_PROJECT = "maintenance.scheduled"
 EVENT_HOST = "maintenance.host"
@@ -50,11 +50,13 @@ class HostNotice(BaseModel):
 
 
 class BodyFormat(StrEnum):
-    NATIVE = "native"  # {"event_type", "message_id", "generated", "payload": {...}}
+    NATIVE = "native"  # {"event_type", "message_id", "generated", "publisher_id", "priority", "payload": {...}}
     AODH = "aodh"  # AODH event-alarm webhook body with string traits (Doctor's VNFM parses this)
 
 
 class SubscriptionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # e.g. "event_type" for "event_types" is an error, not a default
+
     url: AnyHttpUrl
     event_types: list[str] = Field(default_factory=lambda: [EVENT_PROJECT], min_length=1)
     format: BodyFormat = BodyFormat.NATIVE

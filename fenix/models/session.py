@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class SessionState(StrEnum):
@@ -56,6 +56,8 @@ class ActionType(StrEnum):
 
 
 class ActionSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a typo must not silently drop a setting
+
     plugin: str
     type: ActionType
     metadata: dict[str, Any] = Field(default_factory=dict)
@@ -66,6 +68,8 @@ class ReplyWindows(BaseModel):
 
     Minutes, not Fenix's 20 s: a VNFM may have to scale through an orchestrator before it can answer.
     """
+
+    model_config = ConfigDict(extra="forbid")  # {"prepar": 5} must be an error, not the default window
 
     maintenance: float = Field(300, gt=0)
     scale_in: float = Field(900, gt=0)
@@ -132,7 +136,7 @@ class InstanceRecord(BaseModel):
 
 class HistoryEntry(BaseModel):
     at: datetime
-    kind: str  # notice, reply, default, host, action, plugin, info, error
+    kind: str  # state, notice, reply, default, host, action, plugin, info, error
     state: str | None = None
     project_id: str | None = None
     host: str | None = None

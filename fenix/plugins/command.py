@@ -48,7 +48,9 @@ class CommandMetadata(BaseModel):
     command: Annotated[list[str], BeforeValidator(_split_command), Field(min_length=1)] = Field(
         description="argv list, or a string split with shell rules (no shell runs it)"
     )
-    timeout_s: float = Field(600, gt=0, description="Kill the command after this many seconds")
+    # Below the plug-in activity's 4 h start-to-close (workflows/options.py PLUGIN): past that, Temporal would
+    # time the activity out and retry it while the command still runs.
+    timeout_s: float = Field(600, gt=0, le=4 * 3600 - 60, description="Kill the command after this many seconds")
     env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables")
 
 
