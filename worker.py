@@ -11,6 +11,7 @@ import signal
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -27,6 +28,7 @@ from workflows.host import HostMaintenanceWorkflow
 from workflows.registry import SubscriptionRegistryWorkflow
 from workflows.session import MaintenanceSessionWorkflow
 
+HEARTBEAT_THROTTLE = timedelta(seconds=3)
 WORKFLOWS = [MaintenanceSessionWorkflow, HostMaintenanceWorkflow, SubscriptionRegistryWorkflow]
 
 
@@ -47,6 +49,11 @@ async def running_worker(client: Client, settings: Settings, *, driver: CloudDri
                         webhooks.deliver, subscribers.find, run_action_plugin],
             activity_executor=pool,
             max_concurrent_activities=threads,
+            # A cancel (abort) reaches an activity only in the answer to a heartbeat the SDK actually sends;
+            # by default that is at most every 60 s. Send one at least every few seconds so an abort stops
+            # plug-ins and webhook deliveries promptly.
+            max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
+            default_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         )
         try:
             async with worker:

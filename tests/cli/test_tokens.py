@@ -1,0 +1,71 @@
+"""`fenix token create|list` on a data dir of the test's own (FENIX_DATA_DIR)."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fenix import tokens
+from fenix.cli import app
+
+
+@pytest.fixture
+def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("FENIX_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("FENIX_TOKENS_FILE", raising=False)
+    return CliRunner()
+
+
+def test_create_prints_the_secret_once(runner: CliRunner, tmp_path: Path) -> None:
+    first = runner.invoke(app, ["token", "create", "--project", "vnf-web"])
+    assert first.exit_code == 0, first.output
+    secret = first.stdout.strip()
+    path = tmp_path / "tokens.json"
+    entry = tokens.load(path).find(secret)
+    assert entry is not None and entry.project_id == "vnf-web" and entry.roles == []
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert "only time" in first.stderr and secret not in first.stderr
+
+    again = runner.invoke(app, ["token", "create", "--project", "vnf-web"])
+    assert again.exit_code == 1
+    assert secret not in again.output and "--name" in again.stderr
+
+    other = runner.invoke(app, ["token", "create", "--project", "vnf-web", "--name", "vnf-web-2"])
+    assert other.exit_code == 0, other.output
+    assert other.stdout.strip() != secret
+    assert len(tokens.load(path).tokens) == 2
+
+
+def test_admin_and_service_roles(runner: CliRunner, tmp_path: Path) -> None:
+    admin = runner.invoke(app, ["token", "create", "--project", "ops", "--admin"])
+    service = runner.invoke(app, ["token", "create", "--project", "monitoring", "--service"])
+    assert admin.exit_code == 0 and service.exit_code == 0, admin.output + service.output
+    data = tokens.load(tmp_path / "tokens.json")
+    assert (found := data.find(admin.stdout.strip())) is not None and found.roles == [tokens.ADMIN_ROLE]
+    assert (found := data.find(service.stdout.strip())) is not None and found.roles == [tokens.SERVICE_ROLE]
+
+
+def test_list_masks_secrets(runner: CliRunner, tmp_path: Path) -> None:
+    empty = runner.invoke(app, ["token", "list"])
+    assert empty.exit_code == 0 and "No tokens" in empty.stderr
+
+    admin = tokens.ensure_admin(tmp_path / "tokens.json", "admin").admin()
+    assert admin is not None
+    created = runner.invoke(app, ["token", "create", "--project", "vnf-ha"])
+    listed = runner.invoke(app, ["token", "list"], env={"COLUMNS": "200"})
+    assert listed.exit_code == 0, listed.output
+    assert "vnf-ha" in listed.stdout and "admin" in listed.stdout
+    for secret in (admin.token, created.stdout.strip()):
+        assert secret not in listed.output
+        assert f"{secret[:4]}…" in listed.stdout
+
+
+def test_unreadable_token_file_is_an_error_not_a_traceback(runner: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "tokens.json").write_text("{not json")
+    result = runner.invoke(app, ["token", "list"])
+    assert result.exit_code == 1
+    assert "not a valid Fenix token file" in result.stderr
+    assert isinstance(result.exception, SystemExit)  # typer.Exit(1), not an exception escaping the command
