@@ -36,6 +36,9 @@ class TokenAuthenticator:
         self._data = tokens.TokenFile()
 
     def authenticate(self, token: str) -> Principal | None:
+        if not token.isascii():
+            # Tokens are URL-safe ASCII, and the constant-time comparison raises on anything else (a 500).
+            return None
         try:
             mtime = self._path.stat().st_mtime
         except FileNotFoundError:

@@ -23,7 +23,7 @@ def get_client(request: Request) -> Client:
 
 def get_principal(request: Request, x_auth_token: Annotated[str | None, Header()] = None,
                   authorization: Annotated[str | None, Header()] = None) -> Principal:
-    token = x_auth_token
+    token = (x_auth_token or "").strip() or None  # an empty header (a client template) must not hide the bearer
     if token is None and authorization and authorization.lower().startswith("bearer "):
         token = authorization[7:].strip()
     if not token:

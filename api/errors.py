@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
@@ -28,8 +29,10 @@ def _body(message: str, status: int) -> JSONResponse:
 
 
 def install(app: FastAPI) -> None:
-    @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+    # Starlette's class, not FastAPI's subclass: unknown paths (404) and wrong methods (405) raised by the
+    # router get the same {"error", "detail"} body as our own errors.
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         resp = _body(str(exc.detail), exc.status_code)
         if exc.headers:
             resp.headers.update(exc.headers)

@@ -37,7 +37,11 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=pydantic_data_converter,
         dev_server_existing_path=find_bin("temporal"),
         search_attributes=SEARCH_ATTRIBUTES,
-        dev_server_extra_args=["--dynamic-config-value", "system.forceSearchAttributesCacheRefreshOnRead=true"],
+        dev_server_extra_args=["--dynamic-config-value", "system.forceSearchAttributesCacheRefreshOnRead=true",
+                               # Deleting an ended session takes ~4 s instead of 20-35 s (queue acks every 30 s).
+                               *(arg for key in ("transfer", "visibility", "timer")
+                                 for arg in ("--dynamic-config-value",
+                                             f"history.{key}ProcessorUpdateAckInterval=\"1s\""))],
     ) as env:
         yield env
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Request, status
 from temporalio.client import WorkflowExecutionStatus
 
 from api import views
@@ -15,6 +15,10 @@ from fenix.models.session import ProjectInstancesQuery
 from workflows.session import MaintenanceSessionWorkflow
 
 router = APIRouter(prefix="/maintenance", tags=["projects"])
+
+# A reply travels into the session's history (and a refusal may quote it): an oversized one would exceed
+# Temporal's payload limit, fail the session's workflow task and leave the caller waiting ~20 s for a 5xx.
+MAX_REPLY_BYTES = 256 * 1024
 
 
 def _own(principal_project: str, is_admin: bool, project_id: str) -> None:
@@ -43,9 +47,11 @@ async def project_instances(session_id: str, project_id: str, who: PrincipalDep,
 
 @router.put("/{session_id}/{project_id}")
 async def project_reply(session_id: str, project_id: str, body: ProjectReply, who: PrincipalDep,
-                        client: ClientDep) -> dict[str, Any]:
+                        client: ClientDep, request: Request) -> dict[str, Any]:
     """ACK/NACK a notice, with per-instance actions. Stale replies get 409, invalid ones 422."""
     _own(who.project_id, who.is_admin, project_id)
+    if len(await request.body()) > MAX_REPLY_BYTES:
+        raise HTTPException(413, f"reply larger than {MAX_REPLY_BYTES} bytes")
     if body.project_id and body.project_id != project_id:
         raise HTTPException(422, f"body project_id {body.project_id!r} does not match the URL")
     await views.reply(client, session_id, body.model_copy(update={"project_id": project_id}))

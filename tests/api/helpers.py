@@ -30,13 +30,13 @@ def silent(*project_ids: str) -> list[VnfmProject]:
 
 def assert_error(r: httpx.Response, status: int, *fragments: str) -> str:
     """A JSON error body with the status asked for and an `error` that says why (never a 500)."""
-    assert r.status_code == status, f"expected {status}, got {r.status_code}: {r.text}"
+    assert r.status_code == status, f"expected {status}, got {r.status_code}: {r.text[:1000]}"
     assert r.headers["content-type"].startswith("application/json"), r.headers["content-type"]
     body = r.json()
     error = body.get("error")
     assert isinstance(error, str) and error.strip(), body
     for fragment in fragments:
-        assert fragment.lower() in error.lower(), f"{fragment!r} not in error {error!r}"
+        assert fragment.lower() in error.lower(), f"{fragment!r} not in error {error[:1000]!r}"
     return error
 
 
