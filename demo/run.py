@@ -46,7 +46,7 @@ async def watch(st: Stack, sid: str, console: Console) -> SessionDetail:
 
 
 def summary(detail: SessionDetail, st: Stack, seconds: float) -> Table:
-    table = Table(title=f"session {detail.session_id}: {detail.state} in {seconds:.1f} s")
+    table = Table(title=f"{detail.state} in {seconds:.1f} s", caption=f"session {detail.session_id}")
     for col in ("host", "phase", "maintained", "enabled now", "instances now"):
         table.add_column(col)
     snap = st.cloud.snapshot()
