@@ -26,12 +26,12 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 12347  # the port Doctor ran Fenix on
     public_url: str | None = None  # base URL projects reach the API at; default http://host:port/v1
-    auth_mode: Literal["tokens"] = "tokens"
+    auth_mode: Literal["tokens", "keystone"] = "tokens"
     tokens_file: Path | None = None  # default <data_dir>/tokens.json
     admin_project_id: str = "admin"
 
     # Cloud
-    cloud_driver: Literal["simulated"] = "simulated"
+    cloud_driver: Literal["simulated", "openstack"] = "simulated"
     sim_db: Path | None = None  # default <data_dir>/simcloud.sqlite
     sim_time_scale: float = Field(1.0, ge=0)  # multiplies simulated migration durations
 
