@@ -9,9 +9,8 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from api import errors
-from api.auth import TokenAuthenticator
+from api.auth import make_authenticator
 from api.routes import hosts, projects, sessions, subscriptions
-from fenix import tokens
 from fenix.settings import Settings, get_settings
 from fenix.temporal import connect
 
@@ -22,11 +21,13 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        tokens.ensure_admin(settings.tokens_path, settings.admin_project_id)
         app.state.settings = settings
-        app.state.authenticator = TokenAuthenticator(settings.tokens_path)
-        app.state.temporal = client or await connect(settings)
-        yield
+        app.state.authenticator = make_authenticator(settings)  # tokens mode: creates the admin token if needed
+        try:
+            app.state.temporal = client or await connect(settings)
+            yield
+        finally:
+            app.state.authenticator.close()
 
     app = FastAPI(title="Fenix", version="0.1.0", lifespan=lifespan,
                   description="Rolling infrastructure maintenance that talks to the applications. "

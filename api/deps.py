@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Header, HTTPException, Request, status
 from temporalio.client import Client
 
-from api.auth import Principal, TokenAuthenticator
+from api.auth import Authenticator, AuthRejected, AuthUnavailable, Principal
 from fenix.settings import Settings
 
 
@@ -21,20 +21,23 @@ def get_client(request: Request) -> Client:
     return client
 
 
-def get_principal(request: Request, x_auth_token: Annotated[str | None, Header()] = None,
-                  authorization: Annotated[str | None, Header()] = None) -> Principal:
+async def get_principal(request: Request, x_auth_token: Annotated[str | None, Header()] = None,
+                        authorization: Annotated[str | None, Header()] = None) -> Principal:
     token = (x_auth_token or "").strip() or None  # an empty header (a client template) must not hide the bearer
     if token is None and authorization and authorization.lower().startswith("bearer "):
         token = authorization[7:].strip()
+    auth: Authenticator = request.app.state.authenticator
     if not token:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing token: send X-Auth-Token or "
                                                           "Authorization: Bearer <token>",
-                            headers={"WWW-Authenticate": "Bearer"})
-    auth: TokenAuthenticator = request.app.state.authenticator
-    principal = auth.authenticate(token)
-    if principal is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid token", headers={"WWW-Authenticate": "Bearer"})
-    return principal
+                            headers={"WWW-Authenticate": auth.challenge})
+    try:
+        return await auth.verify(token)
+    except AuthRejected as e:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, e.reason,
+                            headers={"WWW-Authenticate": auth.challenge}) from None
+    except AuthUnavailable as e:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, e.reason, headers={"Retry-After": "5"}) from None
 
 
 def require_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -30,10 +30,40 @@ class Settings(BaseSettings):
     tokens_file: Path | None = None  # default <data_dir>/tokens.json
     admin_project_id: str = "admin"
 
+    # Keystone auth mode (FENIX_AUTH_MODE=keystone): incoming tokens are validated against Keystone, as
+    # keystonemiddleware would, by Fenix's own service user. Give either a clouds.yaml cloud name (found
+    # through OS_CLIENT_CONFIG_FILE or the usual clouds.yaml places) or the auth URL and password below.
+    keystone_cloud: str | None = None
+    keystone_auth_url: str | None = None  # e.g. http://keystone:5000/v3
+    keystone_username: str = "fenix"
+    keystone_password: SecretStr | None = None
+    keystone_project_name: str = "service"
+    keystone_user_domain_name: str = "Default"
+    keystone_project_domain_name: str = "Default"
+    keystone_region_name: str | None = None
+    # Catalog interface of the identity endpoint that validates tokens (keystonemiddleware's default);
+    # public is tried when the catalog has no such endpoint.
+    keystone_interface: Literal["public", "internal", "admin"] = "internal"
+    keystone_cafile: Path | None = None  # CA bundle for an https auth URL (a cloud brings its own `cacert`)
+    keystone_timeout_s: float = Field(10.0, gt=0)  # longest an API call waits for Keystone (503 after)
+    keystone_admin_role: str = "admin"  # Keystone role that makes a caller a Fenix admin
+    keystone_service_role: str = "service"  # Keystone role of infrastructure services (host status, host events)
+    keystone_cache_ttl_s: float = Field(60.0, ge=0)  # how long a validation (or rejection) is reused; 0: never
+    keystone_cache_size: int = Field(10000, gt=0)  # most validations kept
+
     # Cloud
     cloud_driver: Literal["simulated", "openstack"] = "simulated"
     sim_db: Path | None = None  # default <data_dir>/simcloud.sqlite
     sim_time_scale: float = Field(1.0, ge=0)  # multiplies simulated migration durations
+    # OpenStack (cloud_driver="openstack"), see docs/openstack.md. Credentials stay in clouds.yaml /
+    # secure.yaml / OS_* variables: Fenix only names the cloud.
+    os_cloud: str | None = None  # cloud name in clouds.yaml; None: OS_CLOUD, or the OS_* variables
+    os_client_config_file: Path | None = None  # a clouds.yaml to use instead of the standard search path
+    os_region_name: str | None = None
+    os_timeout_s: float = Field(60, gt=0)  # per HTTP request
+    os_boot_image: str = "cirros-fake"  # image (name or id) create_server boots (sample VNFMs)
+    os_boot_networks: str = "none"  # "none", "auto" or comma-separated network UUIDs for create_server
+    os_boot_timeout_s: float = Field(300, gt=0)  # create_server/delete_server wait for ACTIVE/gone
 
     # Notifications: a VNFM may scale inside the webhook request, so allow minutes.
     # At most the delivery activity's 10 min start-to-close (workflows/options.py WEBHOOK).

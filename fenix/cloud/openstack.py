@@ -1,0 +1,711 @@
+"""The OpenStack cloud driver: Nova (and Placement) through openstacksdk.
+
+Implements ``fenix.cloud.driver.CloudDriver`` against a real cloud. Every method is synchronous and safe
+to call from several threads at once (activities run on a thread pool): one openstacksdk ``Connection``
+is shared; keystoneauth serialises token refreshes, and the driver itself keeps no mutable state besides
+small caches guarded by a lock.
+
+What the driver relies on (see docs/openstack.md for the full picture):
+
+* An admin user: os-services, os-hypervisors, os-migrations, ``all_projects`` server lists, the
+  ``host`` server filter and migrations are admin-only under Nova's default policy.
+* Compute API microversions negotiated by openstacksdk (up to 2.100 today) for servers, services,
+  server groups and migrations; hypervisors are read at a pinned 2.87, the last microversion before
+  2.88 removed the capacity fields and started asking every compute over RPC for its uptime (a dead
+  but not-yet-down compute then blocks the call for ``rpc_response_timeout``).
+* Placement for capacity: ``(total - reserved) * allocation_ratio`` of VCPU and MEMORY_MB, used =
+  placement usages (which include the claims of migrations in flight, on source and destination).
+  When a host has no resource provider (or Placement is not in the catalog) the legacy hypervisor
+  fields are used instead.
+
+Errors: 404 -> ``NotFound``; 400/401/403/409/413/422 and other 4xx -> ``Rejected``; 408/429, 5xx,
+timeouts, connection failures and a 409 because another task still holds the server ("while it is in
+task_state ...") -> ``Unavailable`` (retryable). Messages carry the operation, the
+HTTP status, Nova's message and the request id, never credentials or tokens.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import openstack
+import requests
+from keystoneauth1 import exceptions as ks_exc
+from openstack import exceptions as os_exc
+from openstack.config.loader import OpenStackConfig
+
+from fenix.cloud.driver import CloudError, NotFound, Rejected, Unavailable
+from fenix.models.cloud import (
+    ComputeHost,
+    GroupPolicy,
+    Migration,
+    MigrationStatus,
+    MigrationType,
+    Server,
+    ServerGroup,
+    ServerStatus,
+)
+
+__all__ = ["MIGRATION_STATUS", "MIGRATION_TYPE", "SERVER_STATUS", "OpenStackCloud", "map_error"]
+
+log = logging.getLogger(__name__)
+
+# The last compute microversion whose hypervisor details carry vcpus/memory and need no RPC to computes.
+HYPERVISOR_MICROVERSION = "2.87"
+# PUT /os-services/{service uuid} with status and disabled_reason.
+SERVICE_MICROVERSION = "2.53"
+# Nova's limit on a service's disabled_reason.
+MAX_REASON = 255
+
+# --- status mappings -----------------------------------------------------------------------------------
+
+#: Nova server status -> the subset the engine knows. Busy states map to BUILD ("cannot move now"),
+#: stopped-like states to SHUTOFF, UNKNOWN to ERROR.
+SERVER_STATUS: dict[str, ServerStatus] = {
+    "ACTIVE": ServerStatus.ACTIVE,
+    "BUILD": ServerStatus.BUILD,
+    "MIGRATING": ServerStatus.MIGRATING,
+    "RESIZE": ServerStatus.RESIZE,
+    "REVERT_RESIZE": ServerStatus.RESIZE,
+    "VERIFY_RESIZE": ServerStatus.VERIFY_RESIZE,
+    "SHUTOFF": ServerStatus.SHUTOFF,
+    "ERROR": ServerStatus.ERROR,
+    "REBOOT": ServerStatus.BUILD,
+    "HARD_REBOOT": ServerStatus.BUILD,
+    "REBUILD": ServerStatus.BUILD,
+    "PASSWORD": ServerStatus.BUILD,
+    "PAUSED": ServerStatus.SHUTOFF,
+    "SUSPENDED": ServerStatus.SHUTOFF,
+    "RESCUE": ServerStatus.SHUTOFF,
+    "SHELVED": ServerStatus.SHUTOFF,
+    "SHELVED_OFFLOADED": ServerStatus.SHUTOFF,
+    "SOFT_DELETED": ServerStatus.SHUTOFF,
+    "DELETED": ServerStatus.SHUTOFF,
+    "UNKNOWN": ServerStatus.ERROR,
+}
+
+#: Nova migration record status -> engine status. Anything not listed is treated as RUNNING (in flight).
+MIGRATION_STATUS: dict[str, MigrationStatus] = {
+    # not started yet
+    "queued": MigrationStatus.QUEUED,
+    "accepted": MigrationStatus.QUEUED,
+    # in flight (live: preparing -> running -> post-migrating; cold: pre-migrating -> migrating ->
+    # post-migrating; reverting/cancelling are on their way to a failed move)
+    "pre-migrating": MigrationStatus.RUNNING,
+    "preparing": MigrationStatus.RUNNING,
+    "running": MigrationStatus.RUNNING,
+    "migrating": MigrationStatus.RUNNING,
+    "post-migrating": MigrationStatus.RUNNING,
+    "reverting": MigrationStatus.RUNNING,
+    "cancelling": MigrationStatus.RUNNING,
+    # cold migration/resize done, the server waits in VERIFY_RESIZE ('confirming': confirm requested)
+    "finished": MigrationStatus.FINISHED,
+    "confirming": MigrationStatus.FINISHED,
+    "confirmed": MigrationStatus.CONFIRMED,
+    # live migration done; 'done' is an evacuation whose source has not cleaned up yet
+    "completed": MigrationStatus.COMPLETED,
+    "done": MigrationStatus.COMPLETED,
+    # the move did not happen (or was undone): the server is on its source
+    "error": MigrationStatus.ERROR,
+    "failed": MigrationStatus.FAILED,
+    "cancelled": MigrationStatus.FAILED,
+    "reverted": MigrationStatus.FAILED,
+}
+
+#: Nova migration_type -> engine type. A resize and an evacuation move the server like a cold migration.
+MIGRATION_TYPE: dict[str, MigrationType] = {
+    "live-migration": MigrationType.LIVE,
+    "migration": MigrationType.COLD,
+    "resize": MigrationType.COLD,
+    "evacuation": MigrationType.COLD,
+}
+
+# --- errors --------------------------------------------------------------------------------------------
+
+_SECRETS = re.compile(
+    r"(?i)((?:password|passwd|secret|token|x-auth-token|x-subject-token|credential)[\"']?\s*[:=]\s*[\"']?)"
+    r"[^\s\"',}]+"
+)
+_FERNET = re.compile(r"gAAAAA[0-9A-Za-z_\-=]{20,}")
+_URL_USERINFO = re.compile(r"(https?://)[^/@\s]+@")
+_HOST_NOT_FOUND = re.compile(r"(?i)compute host .* could not be found")
+_BUSY = re.compile(r"while it is in task_state (?!None)")
+
+
+def _redact(text: str) -> str:
+    text = _SECRETS.sub(r"\1***", text)
+    text = _FERNET.sub("***", text)
+    return _URL_USERINFO.sub(r"\1***@", text)
+
+
+def map_error(err: BaseException, what: str) -> CloudError:
+    """Translate an openstacksdk / keystoneauth / requests exception into a driver error.
+
+    ``what`` names the operation ("live-migrate server X"); the result's message is
+    ``"<what>: <status> <detail> (request <id>)"`` with anything that looks like a secret removed.
+    """
+    if isinstance(err, CloudError):
+        return err
+    status: int | None = None
+    detail = ""
+    request_id: str | None = None
+    if isinstance(err, os_exc.HttpException):
+        status = err.status_code
+        detail = str(err.details or err.message or "")
+        request_id = err.request_id
+    elif isinstance(err, ks_exc.HttpError):
+        status = err.http_status
+        detail = str(err.message or "")
+        request_id = err.request_id
+    if status is not None:
+        text = _redact(f"{what}: {status} {detail}".strip())
+        if request_id and request_id not in text:
+            text += f" (request {request_id})"
+        if status == 404:
+            return NotFound(text)
+        if status in (408, 429) or status >= 500:
+            return Unavailable(text)
+        if status == 401:
+            return Rejected(text + " (authentication failed: check the credentials of the cloud)")
+        if status == 409 and _BUSY.search(detail):
+            # "Cannot 'migrate' instance X while it is in task_state migrating": another task still holds
+            # the server (seen for a few seconds after a failed move); retrying later works.
+            return Unavailable(text)
+        return Rejected(text)
+    kind = type(err).__name__
+    if isinstance(err, ks_exc.EndpointNotFound | os_exc.EndpointNotFound | os_exc.ConfigException
+                  | ks_exc.AuthPluginException):
+        return Rejected(_redact(f"{what}: cloud configuration problem: {kind}: {err}"))
+    if isinstance(err, ks_exc.ConnectionError | ks_exc.DiscoveryFailure | requests.RequestException
+                  | os_exc.ResourceTimeout | TimeoutError | ConnectionError):
+        return Unavailable(_redact(f"{what}: cloud unreachable: {kind}: {err}"))
+    if isinstance(err, os_exc.SDKException | ks_exc.ClientException):
+        return Unavailable(_redact(f"{what}: {kind}: {err}"))
+    return Unavailable(_redact(f"{what}: unexpected {kind}: {err}"))
+
+
+@contextmanager
+def _mapped(what: str) -> Iterator[None]:
+    try:
+        yield
+    except CloudError:
+        raise
+    except Exception as err:  # noqa: BLE001 - every cloud failure becomes a driver error
+        mapped = map_error(err, what)
+        log.debug("%s failed: %s", what, mapped)
+        raise mapped from None
+
+
+# --- the driver ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _HypervisorUse:
+    """One compute node: its resource provider and the legacy (pre-2.88) capacity fields."""
+
+    id: str
+    vcpus: int
+    vcpus_used: int
+    memory_mb: int
+    memory_mb_used: int
+
+
+class OpenStackCloud:
+    """A ``CloudDriver`` over a real OpenStack cloud (Nova + Placement, Glance for booting)."""
+
+    def __init__(
+        self,
+        *,
+        cloud: str | None = None,
+        config_file: str | Path | None = None,
+        region_name: str | None = None,
+        timeout_s: float = 60.0,
+        boot_image: str = "cirros-fake",
+        boot_networks: str = "none",
+        boot_timeout_s: float = 300.0,
+        migration_record_wait_s: float = 15.0,
+        poll_s: float = 0.5,
+        connection: Any = None,
+    ) -> None:
+        """Connect lazily (nothing is sent until the first call).
+
+        Args:
+            cloud: Cloud name in clouds.yaml; None uses ``OS_CLOUD`` or the ``OS_*`` variables.
+            config_file: A clouds.yaml to read instead of the standard locations.
+            region_name: Region, if the cloud entry has several.
+            timeout_s: Timeout of each HTTP request.
+            boot_image: Image name or id that ``create_server`` boots.
+            boot_networks: ``"none"``, ``"auto"`` or comma-separated network UUIDs for ``create_server``.
+            boot_timeout_s: How long ``create_server`` / ``delete_server`` wait for ACTIVE / gone.
+            migration_record_wait_s: How long ``live_migrate`` / ``cold_migrate`` wait for Nova to
+                create the migration record (cold migrations are scheduled asynchronously). Keep it
+                below the migration activity's heartbeat timeout (20 s): the activity does not
+                heartbeat while the driver call runs.
+            poll_s: Poll interval of those waits.
+            connection: An existing openstacksdk ``Connection`` (tests); overrides the other options.
+        """
+        if connection is None:
+            options: dict[str, Any] = {"api_timeout": timeout_s}
+            if region_name:
+                options["region_name"] = region_name
+            with _mapped(f"configure cloud {cloud or '(from OS_CLOUD / OS_* variables)'}"):
+                if config_file is not None:
+                    region = OpenStackConfig(config_files=[str(config_file)]).get_one(cloud=cloud, **options)
+                    connection = openstack.connection.Connection(config=region)
+                else:
+                    connection = openstack.connect(cloud=cloud, **options)
+        self._conn: Any = connection
+        self.config_file = Path(config_file) if config_file is not None else None
+        self.cloud_name: str = str(getattr(connection, "name", None) or cloud or "")
+        self.boot_image = boot_image
+        self.boot_networks = boot_networks
+        self.boot_timeout_s = boot_timeout_s
+        self.migration_record_wait_s = migration_record_wait_s
+        self.poll_s = poll_s
+        self._lock = threading.Lock()
+        self._project_conns: dict[str, Any] = {}
+        self._flavor_cache: dict[str, tuple[int, int]] = {}
+        self._image_id: str | None = None
+
+    def __repr__(self) -> str:
+        return f"OpenStackCloud(cloud={self.cloud_name!r})"
+
+    @property
+    def connection(self) -> Any:
+        """The admin openstacksdk ``Connection`` (for tests and tools)."""
+        return self._conn
+
+    # === CloudDriver: admin, hosts =====================================================================
+
+    def list_compute_hosts(self) -> list[ComputeHost]:
+        """Every nova-compute service joined with its capacity, sorted by name."""
+        with _mapped("list compute hosts"):
+            services = list(self._conn.compute.services(binary="nova-compute"))
+            hypervisors = self._hypervisors()
+            return self._hosts(services, hypervisors)
+
+    def get_compute_host(self, name: str) -> ComputeHost:
+        """One compute host. Raises NotFound."""
+        with _mapped(f"get compute host {name}"):
+            service = self._service(name)
+            return self._hosts([service], self._hypervisors())[0]
+
+    def disable_host(self, name: str, reason: str) -> ComputeHost:
+        """Disable the host's nova-compute service (PUT os-services, 2.53+). Idempotent.
+
+        Disabling a disabled host keeps it disabled and sets the given reason (cut to Nova's 255 chars);
+        with the same reason nothing is sent.
+        """
+        with _mapped(f"disable compute host {name}"):
+            service = self._service(name)
+            reason = reason[:MAX_REASON]
+            if service.status != "disabled" or (service.disabled_reason or "") != reason:
+                # Raw PUT with both fields: openstacksdk sends only the changed ones, and Nova refuses a
+                # body with a reason but no status (400 "No updates were requested").
+                body: dict[str, Any] = {"status": "disabled"}
+                if reason:
+                    body["disabled_reason"] = reason
+                _json(self._conn.compute.put(f"/os-services/{service.id}", json=body,
+                                             microversion=SERVICE_MICROVERSION))
+                log.info("disabled nova-compute on %s", name)
+        return self.get_compute_host(name)
+
+    def enable_host(self, name: str) -> ComputeHost:
+        """Enable the host's nova-compute service. Idempotent."""
+        with _mapped(f"enable compute host {name}"):
+            service = self._service(name)
+            if service.status != "enabled":
+                self._conn.compute.enable_service(service)
+                log.info("enabled nova-compute on %s", name)
+        return self.get_compute_host(name)
+
+    # === CloudDriver: admin, servers ===================================================================
+
+    def list_servers(self, *, host: str | None = None, project_id: str | None = None) -> list[Server]:
+        """Servers of all projects, optionally on one host and/or of one project, sorted by name then id."""
+        what = "list servers" + (f" on {host}" if host else "") + (f" of {project_id}" if project_id else "")
+        with _mapped(what):
+            query: dict[str, Any] = {"all_projects": True}
+            if host is not None:
+                query["compute_host"] = host
+            if project_id is not None:
+                query["project_id"] = project_id
+            raw = list(self._conn.compute.servers(**query))
+            group_of = self._group_of_member() if raw else {}
+            servers = [self._server(s, group_of.get(s.id)) for s in raw]
+            return sorted(servers, key=lambda s: (s.name, s.id))
+
+    def get_server(self, server_id: str) -> Server:
+        """One server (any project). Raises NotFound."""
+        with _mapped(f"get server {server_id}"):
+            raw = self._conn.compute.get_server(server_id)
+            groups = raw.server_groups  # 2.71+: the groups the server belongs to
+            if groups is None:
+                group_id = self._group_of_member().get(raw.id)
+            else:
+                group_id = groups[0] if groups else None
+            return self._server(raw, group_id)
+
+    def list_server_groups(self, *, project_id: str | None = None) -> list[ServerGroup]:
+        """Server groups of all projects (or one) with their members, sorted by name then id."""
+        with _mapped("list server groups"):
+            groups = []
+            for g in self._conn.compute.server_groups(all_projects=True):
+                if project_id is not None and g.project_id != project_id:
+                    continue
+                policy = _group_policy(g)
+                if policy is None:
+                    log.warning("server group %s has an unknown policy %r; ignored", g.id, g.policy)
+                    continue
+                groups.append(ServerGroup(id=g.id, name=g.name or "", project_id=g.project_id or "",
+                                          policy=policy, members=list(g.member_ids or [])))
+            return sorted(groups, key=lambda g: (g.name, g.id))
+
+    def live_migrate(self, server_id: str, target_host: str | None) -> None:
+        """Start a live migration (block_migration='auto') and return once Nova has recorded it.
+
+        openstacksdk sends it at microversion 2.30, where Nova runs the scheduler and the pre-checks
+        before answering: "No valid host", a disabled or anti-affinity-violating target and a wrong
+        server state are refused at once (Rejected; Nova also leaves an ``error`` record).
+
+        Raises:
+            NotFound: No such server or target host.
+            Rejected: Nova refused the migration.
+        """
+        what = f"live-migrate server {server_id}" + (f" to {target_host}" if target_host else "")
+        with _mapped(what):
+            before = self._migration_ids(server_id)
+            try:
+                self._conn.compute.live_migrate_server(server_id, host=target_host, force=False,
+                                                       block_migration="auto")
+            except os_exc.BadRequestException as err:
+                raise _host_not_found(err, what) from None
+            log.info("live migration of %s started (target %s)", server_id, target_host or "any")
+            self._await_new_record(server_id, before)
+
+    def cold_migrate(self, server_id: str, target_host: str | None) -> None:
+        """Start a cold migration and return once Nova has recorded it; the server ends in VERIFY_RESIZE.
+
+        Nova schedules cold migrations asynchronously: a refused destination (disabled, anti-affinity,
+        no capacity) usually shows up as an ``error`` migration record shortly after this returns,
+        with the server ACTIVE on its source. Waiting for the record here means the caller never
+        mistakes an older record for this migration's outcome.
+
+        Raises:
+            NotFound: No such server or target host.
+            Rejected: Nova refused the migration at once (wrong state, host given below 2.56, ...).
+        """
+        what = f"cold-migrate server {server_id}" + (f" to {target_host}" if target_host else "")
+        with _mapped(what):
+            before = self._migration_ids(server_id)
+            try:
+                self._conn.compute.migrate_server(server_id, host=target_host)
+            except os_exc.BadRequestException as err:
+                raise _host_not_found(err, what) from None
+            except ValueError as err:  # openstacksdk: a target host needs microversion 2.56
+                raise Rejected(f"{what}: {err}") from None
+            log.info("cold migration of %s started (target %s)", server_id, target_host or "any")
+            self._await_new_record(server_id, before)
+
+    def confirm_resize(self, server_id: str) -> None:
+        """Confirm a finished cold migration. Idempotent: a confirm already sent (record ``confirming``
+        or ``confirmed``, server no longer in VERIFY_RESIZE) is not an error.
+
+        Raises:
+            NotFound: No such server.
+            Rejected: The server has no cold migration waiting to be confirmed.
+        """
+        what = f"confirm resize of server {server_id}"
+        with _mapped(what):
+            try:
+                self._conn.compute.confirm_server_resize(server_id)
+                log.info("confirmed the cold migration of %s", server_id)
+                return
+            except (os_exc.BadRequestException, os_exc.ConflictException) as err:
+                latest = self._raw_migrations(server_id)
+                if latest and latest[-1].status in ("confirming", "confirmed"):
+                    return  # a retried confirm after the first one went through
+                raise map_error(err, what) from None
+
+    def list_migrations(self, server_id: str) -> list[Migration]:
+        """Every migration record of the server (all types), oldest first; empty for unknown servers."""
+        with _mapped(f"list migrations of server {server_id}"):
+            return [_migration(m) for m in self._raw_migrations(server_id)]
+
+    # === CloudDriver: tenant ===========================================================================
+
+    def create_server(self, *, project_id: str, name: str, vcpus: int, memory_mb: int,
+                      server_group_id: str | None = None) -> Server:
+        """Boot a server in ``project_id`` with the smallest flavor that fits, and wait until it is ACTIVE.
+
+        The boot uses a project-scoped connection (``connect_as(project_id=...)``) when the project is
+        not the admin connection's own: the admin user needs a role in that project.
+
+        Raises:
+            NotFound: No such server group.
+            Rejected: No flavor fits, no valid host (the ERROR server is deleted), or Keystone refused
+                to scope the admin user to the project.
+            Unavailable: The server did not become ACTIVE in time (it is deleted).
+        """
+        what = f"create server {name} in project {project_id}"
+        with _mapped(what):
+            if vcpus <= 0 or memory_mb <= 0:
+                raise Rejected(f"{what}: a server needs at least 1 vCPU and 1 MB of RAM")
+            if server_group_id is not None:
+                self._conn.compute.get_server_group(server_group_id)  # NotFound
+            flavor = self._smallest_flavor(vcpus, memory_mb)
+            if flavor is None:
+                raise Rejected(f"{what}: no flavor has {vcpus} vCPU and {memory_mb} MB of RAM")
+            kwargs: dict[str, Any] = {"name": name, "image_id": self._boot_image_id(), "flavor_id": flavor,
+                                      "networks": _networks(self.boot_networks)}
+            if server_group_id is not None:
+                kwargs["scheduler_hints"] = {"group": server_group_id}
+            raw = self._project_conn(project_id).compute.create_server(**kwargs)
+            log.info("booting server %s (%s) in project %s", raw.id, name, project_id)
+            deadline = time.monotonic() + self.boot_timeout_s
+            while True:
+                current = self._conn.compute.get_server(raw.id)
+                if current.status == "ACTIVE":
+                    return self.get_server(raw.id)
+                if current.status == "ERROR" or time.monotonic() >= deadline:
+                    fault = (current.fault or {}).get("message") if current.status == "ERROR" else None
+                    self._delete_quietly(raw.id)
+                    if fault is None and current.status != "ERROR":
+                        raise Unavailable(f"{what}: not ACTIVE after {self.boot_timeout_s:.0f} s "
+                                          f"(status {current.status}); deleted")
+                    raise Rejected(_redact(f"{what}: {fault or 'the server went to ERROR'}"))
+                time.sleep(self.poll_s)
+
+    def delete_server(self, server_id: str) -> None:
+        """Delete a server (any project) and wait until it is gone. Idempotent."""
+        what = f"delete server {server_id}"
+        with _mapped(what):
+            self._conn.compute.delete_server(server_id, ignore_missing=True)
+            deadline = time.monotonic() + self.boot_timeout_s
+            while True:
+                try:
+                    self._conn.compute.get_server(server_id)
+                except os_exc.NotFoundException:
+                    return
+                if time.monotonic() >= deadline:
+                    raise Unavailable(f"{what}: still there after {self.boot_timeout_s:.0f} s")
+                time.sleep(self.poll_s)
+
+    # === extras (tests, demos) =========================================================================
+
+    def create_server_group(self, project_id: str, name: str, policy: GroupPolicy | str) -> ServerGroup:
+        """Create an empty server group in ``project_id``."""
+        group_policy = GroupPolicy(policy)
+        with _mapped(f"create server group {name} in project {project_id}"):
+            g = self._project_conn(project_id).compute.create_server_group(name=name, policy=group_policy.value)
+            return ServerGroup(id=g.id, name=g.name or name, project_id=g.project_id or project_id,
+                               policy=group_policy, members=list(g.member_ids or []))
+
+    def delete_server_group(self, group_id: str) -> None:
+        """Delete a server group (idempotent); its members stay."""
+        with _mapped(f"delete server group {group_id}"):
+            self._conn.compute.delete_server_group(group_id, ignore_missing=True)
+
+    # === helpers ========================================================================================
+
+    def _service(self, name: str) -> Any:
+        found = [s for s in self._conn.compute.services(binary="nova-compute", host=name) if s.host == name]
+        if not found:
+            raise NotFound(f"Compute host {name} could not be found.")
+        return found[0]
+
+    def _hypervisors(self) -> list[tuple[str, _HypervisorUse]]:
+        """(service host, node) for every compute node, read at 2.87 (no uptime RPC, legacy fields)."""
+        nodes: list[tuple[str, _HypervisorUse]] = []
+        url: str | None = "/os-hypervisors/detail"
+        while url:
+            body = _json(self._conn.compute.get(url, microversion=HYPERVISOR_MICROVERSION))
+            for hv in body.get("hypervisors", []):
+                host = (hv.get("service") or {}).get("host")
+                if not host:
+                    continue
+                nodes.append((host, _HypervisorUse(
+                    id=str(hv["id"]), vcpus=int(hv.get("vcpus") or 0), vcpus_used=int(hv.get("vcpus_used") or 0),
+                    memory_mb=int(hv.get("memory_mb") or 0), memory_mb_used=int(hv.get("memory_mb_used") or 0))))
+            url = next((link["href"] for link in body.get("hypervisors_links", []) if link.get("rel") == "next"),
+                       None)
+        return nodes
+
+    def _capacity(self, node: _HypervisorUse) -> tuple[int, int, int, int]:
+        """(vcpus, vcpus_used, memory_mb, memory_mb_used) from Placement, else the legacy fields."""
+        try:
+            inventories = _json(self._conn.placement.get(f"/resource_providers/{node.id}/inventories"))
+            usages = _json(self._conn.placement.get(f"/resource_providers/{node.id}/usages"))
+        except (os_exc.NotFoundException, os_exc.EndpointNotFound, ks_exc.EndpointNotFound):
+            return node.vcpus, node.vcpus_used, node.memory_mb, node.memory_mb_used
+        inv = inventories.get("inventories", {})
+        used = usages.get("usages", {})
+
+        def capacity(rc: str) -> int:
+            i = inv.get(rc)
+            return int((i["total"] - i.get("reserved", 0)) * i.get("allocation_ratio", 1.0)) if i else 0
+
+        return (capacity("VCPU"), int(used.get("VCPU", 0)), capacity("MEMORY_MB"), int(used.get("MEMORY_MB", 0)))
+
+    def _hosts(self, services: Iterable[Any], hypervisors: list[tuple[str, _HypervisorUse]]) -> list[ComputeHost]:
+        by_host: dict[str, list[_HypervisorUse]] = {}
+        for host, node in hypervisors:
+            by_host.setdefault(host, []).append(node)
+        unique = {s.host: s for s in services}
+        nodes = [node for name in unique for node in by_host.get(name, [])]
+        with ThreadPoolExecutor(max_workers=max(1, min(8, len(nodes)))) as pool:
+            capacities = dict(zip((n.id for n in nodes), pool.map(self._capacity, nodes), strict=True))
+        hosts = []
+        for name, svc in sorted(unique.items()):
+            totals = [capacities[n.id] for n in by_host.get(name, [])]
+            hosts.append(ComputeHost(
+                name=name, enabled=svc.status == "enabled", disabled_reason=svc.disabled_reason or None,
+                up=svc.state == "up" and not svc.is_forced_down,
+                vcpus=sum(t[0] for t in totals), vcpus_used=sum(t[1] for t in totals),
+                memory_mb=sum(t[2] for t in totals), memory_mb_used=sum(t[3] for t in totals)))
+        return hosts
+
+    def _group_of_member(self) -> dict[str, str]:
+        group_of: dict[str, str] = {}
+        for g in self._conn.compute.server_groups(all_projects=True):
+            for member in g.member_ids or []:
+                group_of.setdefault(member, g.id)
+        return group_of
+
+    def _server(self, raw: Any, group_id: str | None) -> Server:
+        vcpus, ram = self._flavor_size(raw.flavor)
+        status = SERVER_STATUS.get(str(raw.status or "").upper())
+        if status is None:
+            log.warning("server %s has an unknown status %r; reported as ERROR", raw.id, raw.status)
+            status = ServerStatus.ERROR
+        return Server(id=raw.id, name=raw.name or "", project_id=raw.project_id or "", host=raw.compute_host,
+                      status=status, vcpus=vcpus, memory_mb=ram, server_group_id=group_id)
+
+    def _flavor_size(self, flavor: Any) -> tuple[int, int]:
+        """(vcpus, ram) of a server's flavor: embedded at 2.47+, else looked up by id (cached)."""
+        if flavor is None:
+            return 0, 0
+        if flavor.vcpus is not None and flavor.ram is not None:
+            return int(flavor.vcpus), int(flavor.ram)
+        flavor_id = str(flavor.id)
+        with self._lock:
+            cached = self._flavor_cache.get(flavor_id)
+        if cached is None:
+            try:
+                f = self._conn.compute.get_flavor(flavor_id)
+                cached = (int(f.vcpus or 0), int(f.ram or 0))
+            except os_exc.NotFoundException:
+                cached = (0, 0)  # a deleted flavor: the size is unknown below 2.47
+            with self._lock:
+                self._flavor_cache[flavor_id] = cached
+        return cached
+
+    def _smallest_flavor(self, vcpus: int, memory_mb: int) -> str | None:
+        fitting = [(int(f.vcpus or 0), int(f.ram or 0), int(f.disk or 0), f.name or "", f.id)
+                   for f in self._conn.compute.flavors(is_public=None)
+                   if not f.is_disabled and (f.vcpus or 0) >= vcpus and (f.ram or 0) >= memory_mb]
+        return str(min(fitting)[4]) if fitting else None
+
+    def _boot_image_id(self) -> str:
+        if self._image_id is None:
+            image = self._conn.image.find_image(self.boot_image, ignore_missing=False)
+            self._image_id = str(image.id)
+        return self._image_id
+
+    def _project_conn(self, project_id: str) -> Any:
+        """The admin connection if it is scoped to ``project_id``, else one rescoped to it (cached)."""
+        if project_id == self._conn.current_project_id:
+            return self._conn
+        with self._lock:
+            conn = self._project_conns.get(project_id)
+        if conn is None:
+            conn = self._conn.connect_as(project_id=project_id)
+            try:
+                scoped = conn.session.get_project_id()  # authenticates now
+            except ks_exc.Unauthorized:
+                scoped = None
+            if scoped != project_id:
+                raise Rejected(f"cannot act in project {project_id}: Keystone refused to scope the admin user "
+                               f"to it; give the user a role in that project")
+            with self._lock:
+                conn = self._project_conns.setdefault(project_id, conn)
+        return conn
+
+    def _raw_migrations(self, server_id: str) -> list[Any]:
+        records = list(self._conn.compute.migrations(server_id=server_id))
+        return sorted(records, key=lambda m: (str(m.created_at or ""), _int_or_zero(m.id)))
+
+    def _migration_ids(self, server_id: str) -> set[str]:
+        return {str(m.id) for m in self._raw_migrations(server_id)}
+
+    def _await_new_record(self, server_id: str, before: set[str]) -> None:
+        """Wait until Nova shows a migration record that was not there before the request."""
+        deadline = time.monotonic() + self.migration_record_wait_s
+        while True:
+            if self._migration_ids(server_id) - before:
+                return
+            if time.monotonic() >= deadline:
+                log.warning("no migration record for %s after %.0f s", server_id, self.migration_record_wait_s)
+                return
+            time.sleep(self.poll_s)
+
+    def _delete_quietly(self, server_id: str) -> None:
+        try:
+            self.delete_server(server_id)
+        except CloudError as err:
+            log.warning("could not delete server %s: %s", server_id, err)
+
+
+# --- conversions -----------------------------------------------------------------------------------------
+
+
+def _json(response: Any) -> dict[str, Any]:
+    os_exc.raise_from_response(response)
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _int_or_zero(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _host_not_found(err: os_exc.HttpException, what: str) -> CloudError:
+    mapped = map_error(err, what)
+    return NotFound(str(mapped)) if _HOST_NOT_FOUND.search(str(err.details or "")) else mapped
+
+
+def _group_policy(group: Any) -> GroupPolicy | None:
+    policy = group.policy or next(iter(group.policies or []), None)
+    try:
+        return GroupPolicy(str(policy))
+    except ValueError:
+        return None
+
+
+def _networks(spec: str) -> str | list[dict[str, str]]:
+    spec = spec.strip()
+    if spec in ("none", "auto"):
+        return spec
+    return [{"uuid": n.strip()} for n in spec.split(",") if n.strip()]
+
+
+def _migration(m: Any) -> Migration:
+    status = MIGRATION_STATUS.get(str(m.status or "").lower())
+    if status is None:
+        log.warning("migration %s has an unknown status %r; treated as running", m.id, m.status)
+        status = MigrationStatus.RUNNING
+    kind = MIGRATION_TYPE.get(str(m.migration_type or ""), MigrationType.COLD)
+    return Migration(id=str(m.id), server_id=str(m.server_id), source_host=str(m.source_compute or ""),
+                     dest_host=m.dest_compute or None, migration_type=kind, status=status)
