@@ -1,5 +1,5 @@
-"""A real Keystone for the keystone auth mode: the minicloud's (research/minicloud `start.sh -d /tmp/mc`), or any
-cloud named by OS_CLOUD in OS_CLIENT_CONFIG_FILE (a cloud admin's credentials). Tests skip when none answers.
+"""A real Keystone for the keystone auth mode: the devcloud's (`make devcloud-up`), or any cloud named by OS_CLOUD
+in OS_CLIENT_CONFIG_FILE (a cloud admin's credentials). See tests/cloudenv.py for what happens when none answers.
 
 The session fixture creates, and removes at the end, a tenant project with a `member` user and a service project
 with Fenix's own service user (role `service`), all with random names."""
@@ -22,9 +22,10 @@ from temporalio.client import Client
 from api.app import create_app
 from demo.stack import free_port, serve
 from fenix.settings import Settings
+from tests.cloudenv import config_file, no_cloud
 
-MINICLOUD_CONFIG = Path("/tmp/mc/clouds.yaml")
-CONFIG_FILE = os.environ.get("OS_CLIENT_CONFIG_FILE") or (str(MINICLOUD_CONFIG) if MINICLOUD_CONFIG.exists() else None)
+_CONFIG = config_file()
+CONFIG_FILE = str(_CONFIG) if _CONFIG else None
 CLOUD = os.environ.get("OS_CLOUD") or "minicloud"
 IDENTITY_V3 = {"service_type": "identity", "interface": "public", "version": (3, 0)}
 
@@ -94,8 +95,6 @@ def _connect() -> tuple[Any, Any, str]:
     import openstack.connection
 
     where = f"cloud {CLOUD!r} in {CONFIG_FILE or 'the default clouds.yaml places'}"
-    hint = ("start the minicloud (`minicloud/start.sh -d /tmp/mc`) or point OS_CLOUD / "
-            "OS_CLIENT_CONFIG_FILE at a cloud admin's credentials")
     try:
         config = openstack.config.OpenStackConfig(config_files=[CONFIG_FILE] if CONFIG_FILE else None)
         region = config.get_one(cloud=CLOUD)
@@ -103,7 +102,7 @@ def _connect() -> tuple[Any, Any, str]:
         session.timeout = 10
         session.get_token()
     except Exception as e:  # any failure here means: no usable Keystone
-        pytest.skip(f"no reachable Keystone: {where}: {type(e).__name__}: {e}; {hint}")
+        no_cloud(f"no reachable Keystone: {where}: {type(e).__name__}: {e}")
     conn = openstack.connection.Connection(config=region, session=session)
     return conn, session, str(region.config["auth"]["auth_url"])
 
