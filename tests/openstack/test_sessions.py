@@ -229,3 +229,26 @@ async def test_abort_on_real_nova_reenables_hosts(cloud: OpenStackCloud, dev_env
         assert_sound(cloud, tenants, hosts)
     finally:
         cleanup(cloud, tenants)
+
+
+async def test_host_disabled_before_the_session_is_reported_not_taken_over(
+        cloud: OpenStackCloud, dev_env: WorkflowEnvironment, tmp_path: Path,
+        identities: tuple[str, dict[str, Tenant]]) -> None:
+    admin_token, tenants = identities
+    hosts = sorted(h.name for h in cloud.list_compute_hosts() if h.enabled and h.up)
+    victim, reason = hosts[0], f"fenixos-operator-{secrets.token_hex(3)}: RAM replacement"
+    cloud.disable_host(victim, reason)
+    try:
+        async with fenix(dev_env, cloud, tmp_path, admin_token, tenants, "fenixos-none") as (admin, _, _):
+            r = await admin.post("/maintenance", json={"hosts": hosts, "maintenance_at": "2020-01-01 00:00:00",
+                                                       "metadata": {}})
+            assert r.status_code == 200, r.text
+            detail = await result(dev_env, r.json()["session_id"], 120)
+        assert detail.state == SessionState.MAINTENANCE_FAILED
+        assert detail.reason and victim in detail.reason and reason in detail.reason, detail.reason
+        # Still disabled, with the operator's reason: the session did not touch it.
+        after = cloud.get_compute_host(victim)
+        assert not after.enabled and after.disabled_reason == reason
+        assert all(h.enabled for h in cloud.list_compute_hosts() if h.name in hosts[1:])
+    finally:
+        cloud.enable_host(victim)
