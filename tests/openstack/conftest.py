@@ -5,12 +5,13 @@ Which cloud:
 * ``FENIX_TEST_OS_CLOUD`` (or ``OS_CLOUD``) names a cloud of the standard clouds.yaml search path
   (``OS_CLIENT_CONFIG_FILE``, ./clouds.yaml, ~/.config/openstack/, /etc/openstack/). The user needs
   the admin role: the tests disable and enable hosts and migrate servers.
-* Otherwise the mini cloud: ``OS_CLIENT_CONFIG_FILE`` or /tmp/mc/clouds.yaml (written by
-  ``devcloud/start.sh -d /tmp/mc -n 3``), first cloud in that file.
+* Otherwise the first cloud of ``OS_CLIENT_CONFIG_FILE``, else of the devcloud's clouds.yaml
+  (``make devcloud-up``, see tests/cloudenv.py), else of /tmp/mc/clouds.yaml.
 
-Every test skips when the cloud cannot be reached. The tests share the cloud with other users: they
-create uniquely named servers (``fenixos-<random>``), clean up after themselves, and delete leftovers
-of interrupted runs that are older than 30 minutes.
+Every test skips when the cloud cannot be reached (fails instead under ``FENIX_REQUIRE_OPENSTACK=1``,
+see tests/cloudenv.py). The tests share the cloud with other users: they create uniquely named servers
+(``fenixos-<random>``), clean up after themselves, and delete leftovers of interrupted runs that are
+older than 30 minutes.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import yaml
 from fenix.cloud.driver import CloudError
 from fenix.cloud.openstack import OpenStackCloud
 from fenix.models.cloud import ComputeHost, GroupPolicy, Server, ServerGroup
+from tests.cloudenv import DEVCLOUD_CONFIG, config_file, no_cloud
 
 MINICLOUD_CONFIG = Path("/tmp/mc/clouds.yaml")
 PREFIX = "fenixos-"
@@ -40,13 +42,13 @@ def _cloud_options() -> dict[str, Any]:
     cloud = os.environ.get("FENIX_TEST_OS_CLOUD") or os.environ.get("OS_CLOUD")
     if cloud:
         return {"cloud": cloud}
-    config = Path(os.environ.get("OS_CLIENT_CONFIG_FILE") or MINICLOUD_CONFIG)
-    if not config.is_file():
-        pytest.skip(f"no OpenStack cloud configured: set FENIX_TEST_OS_CLOUD (or OS_CLOUD), or start the mini "
-                    f"cloud so that {MINICLOUD_CONFIG} exists (devcloud/start.sh -d /tmp/mc -n 3)")
+    config = config_file() or (MINICLOUD_CONFIG if MINICLOUD_CONFIG.is_file() else None)
+    if config is None or not config.is_file():
+        no_cloud(f"no OpenStack cloud configured (FENIX_TEST_OS_CLOUD, OS_CLOUD, OS_CLIENT_CONFIG_FILE, "
+                 f"{DEVCLOUD_CONFIG} or {MINICLOUD_CONFIG})")
     clouds = (yaml.safe_load(config.read_text()) or {}).get("clouds") or {}
     if not clouds:
-        pytest.skip(f"{config} names no cloud")
+        no_cloud(f"{config} names no cloud")
     return {"cloud": next(iter(clouds)), "config_file": config}
 
 
@@ -68,7 +70,7 @@ def _cloud(options: dict[str, Any]) -> Iterator[OpenStackCloud]:
         driver = OpenStackCloud(**options, timeout_s=20, boot_timeout_s=120, poll_s=0.3)
         hosts = driver.list_compute_hosts()
     except CloudError as err:
-        pytest.skip(f"OpenStack cloud {options['cloud']!r} not reachable or not usable: {err}")
+        no_cloud(f"OpenStack cloud {options['cloud']!r} not reachable or not usable: {err}")
     if len([h for h in hosts if h.enabled and h.up]) < 2:
         pytest.skip(f"cloud {options['cloud']!r} has fewer than 2 enabled, up compute hosts: {hosts}")
     _sweep_leftovers(driver)
