@@ -88,6 +88,8 @@ class CloudActivities:
                 self._driver.confirm_resize(server.id)
                 return MigrateResult(server_id=server.id, host=server.host, seconds=0.0)
             if not already:
+                # Starting a move can take seconds on a real Nova (the driver waits for the record).
+                activity.heartbeat(f"starting {req.action.value} of {req.server_id}")
                 if req.action == InstanceAction.LIVE_MIGRATE:
                     self._driver.live_migrate(server.id, req.target_host)
                 else:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from fenix import plugins
 from fenix.models.notification import FENIX_TIME_FORMAT
-from fenix.models.session import ActionSpec, InstanceAction, ReplyWindows, SessionState
+from fenix.models.session import ActionSpec, InstanceAction, MoveRetry, ReplyWindows, SessionState
 from workflows.catalog import SESSION_WORKFLOWS
 
 MAX_REPLY_WINDOW_S = 30 * 24 * 3600
@@ -53,6 +53,8 @@ class SessionCreate(BaseModel):
     default_action: InstanceAction = Field(InstanceAction.LIVE_MIGRATE,
                                            description="action for instances whose project did not choose")
     max_scale_in_rounds: int = Field(3, ge=0, le=20)
+    move_retry: MoveRetry = Field(default_factory=MoveRetry,
+                                  description="how long a refused or failed move is tried again")
 
     @field_validator("maintenance_at", mode="before")
     @classmethod

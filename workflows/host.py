@@ -98,9 +98,41 @@ class HostMaintenanceWorkflow:
                                                       **CLOUD_CALL)
 
     async def _move(self, iid: str, action: InstanceAction, fallback: str | None = None) -> None:
+        """Move one instance: the chosen move, then the other one; rounds of both until the retry window ends.
+
+        Later rounds exist for real Nova, whose scheduler can refuse a move for a while after a peer left
+        the target (see MoveRetry). Each round starts from a fresh snapshot, so a server that moved meanwhile
+        is not moved again. The waits are durable timers.
+        """
         project = self._inp.owners.get(iid, "")
         outcome = InstanceOutcome(instance_id=iid, project_id=project, action=action, done=False,
                                   fallback=fallback)
+        retry = self._inp.move_retry
+        give_up = workflow.now() + timedelta(seconds=retry.window_s)
+        notes: list[str] = []
+        while True:
+            done, refused = await self._move_round(iid, action, project, outcome)
+            if done or not refused or workflow.now() + timedelta(seconds=retry.interval_s) > give_up:
+                break
+            notes.append(f"round {len(notes) + 1} failed ({outcome.error}); tried again after {retry.interval_s:g} s")
+            await workflow.sleep(retry.interval_s)
+        if notes:
+            outcome.fallback = "; ".join([*notes, outcome.fallback or f"round {len(notes) + 1} ended"])
+        self._result.instances.append(outcome)
+        await self._progress(instance=outcome)
+        if not outcome.done:
+            self._instance_notice(project, iid, INSTANCE_ACTION_FAILED, {"reason": outcome.error or ""})
+            raise ApplicationError(f"could not move instance {iid} off {self._inp.host}: {outcome.error}",
+                                   type="HostNotEmptied", non_retryable=True)
+
+    async def _move_round(self, iid: str, action: InstanceAction, project: str,
+                          outcome: InstanceOutcome) -> tuple[bool, bool]:
+        """One try of the chosen move and, if it fails, of the other.
+
+        Returns (off the host, the cloud refused or failed a move): only the latter is worth another round;
+        "no host has room" is Fenix's own placement answer and will not change by waiting.
+        """
+        refused = False
         for attempt in (action, InstanceAction.MIGRATE if action == InstanceAction.LIVE_MIGRATE
                         else InstanceAction.LIVE_MIGRATE):
             snap = await self._snapshot()
@@ -120,6 +152,7 @@ class HostMaintenanceWorkflow:
                                    action=attempt), **MIGRATION)
             except ActivityError as err:
                 outcome.error = str(err.cause or err)
+                refused = True
                 if attempt != action:
                     break
                 outcome.fallback = f"{action.value} failed ({outcome.error}); retried as the other move"
@@ -128,12 +161,7 @@ class HostMaintenanceWorkflow:
             outcome.error = None
             self._instance_notice(project, iid, INSTANCE_ACTION_DONE, {})
             break
-        self._result.instances.append(outcome)
-        await self._progress(instance=outcome)
-        if not outcome.done:
-            self._instance_notice(project, iid, INSTANCE_ACTION_FAILED, {"reason": outcome.error or ""})
-            raise ApplicationError(f"could not move instance {iid} off {self._inp.host}: {outcome.error}",
-                                   type="HostNotEmptied", non_retryable=True)
+        return outcome.done, refused
 
     async def _wait_own_action(self, own: list[str]) -> None:
         """Give the owners until the deadline to move or delete OWN_ACTION instances themselves."""

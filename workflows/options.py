@@ -21,13 +21,14 @@ CLOUD_CALL: ActivityConfig = {
 }
 
 # A migration is followed to its real end inside the activity (heartbeat every poll); heartbeats let a
-# crashed worker be noticed in 20 s instead of after the whole start-to-close timeout, and the retry resumes
+# crashed worker be noticed in 30 s instead of after the whole start-to-close timeout (30 s, not less: starting
+# a move on a real Nova may block ~15 s while the driver waits for its migration record), and the retry resumes
 # following the same migration (the activity is idempotent). An abort waits for the migration in
 # flight to end: a half-followed cold migration would leave the server in VERIFY_RESIZE.
 MIGRATION: ActivityConfig = {
     "start_to_close_timeout": timedelta(minutes=60),
     "cancellation_type": ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    "heartbeat_timeout": timedelta(seconds=20),
+    "heartbeat_timeout": timedelta(seconds=30),
     "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=2.0,
                                 maximum_interval=timedelta(seconds=60), maximum_attempts=5,
                                 non_retryable_error_types=NON_RETRYABLE),

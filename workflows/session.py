@@ -196,7 +196,8 @@ class MaintenanceSessionWorkflow:
             HostMaintenanceInput(
                 session_id=self._inp.session_id, host=host, parent_workflow_id=workflow.info().workflow_id,
                 plan=plan, owners=owners or {}, default_action=self._inp.default_action,
-                own_action_timeout_s=self._inp.windows.own_action, preferred_hosts=maintained,
+                own_action_timeout_s=self._inp.windows.own_action, move_retry=self._inp.move_retry,
+                preferred_hosts=maintained,
                 avoid_hosts=pending, session_metadata=self._inp.metadata, api_url=self._inp.api_url,
                 admin_project_id=self._inp.admin_project_id,
                 actions=[a for a in self._inp.actions if a.type in (ActionType.HOST, ActionType.COMPUTE)]),

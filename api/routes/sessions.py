@@ -35,7 +35,8 @@ async def create_session(body: SessionCreate, admin: AdminDep, client: ClientDep
     inp = SessionInput(session_id=session_id, workflow=body.workflow, hosts=body.hosts,
                        maintenance_at=body.maintenance_at, metadata=body.metadata, actions=body.actions,
                        windows=body.reply_windows, default_action=body.default_action,
-                       max_scale_in_rounds=body.max_scale_in_rounds, api_url=settings.api_url,
+                       max_scale_in_rounds=body.max_scale_in_rounds, move_retry=body.move_retry,
+                       api_url=settings.api_url,
                        admin_project_id=settings.admin_project_id, requested_by=admin.name)
     workflow_cls = SESSION_WORKFLOWS[body.workflow]
     await client.start_workflow(

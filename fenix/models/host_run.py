@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from fenix.models.session import ActionSpec, HostPhase, InstanceAction, PluginRunRecord
+from fenix.models.session import ActionSpec, HostPhase, InstanceAction, MoveRetry, PluginRunRecord
 
 
 class HostMaintenanceInput(BaseModel):
@@ -17,6 +17,7 @@ class HostMaintenanceInput(BaseModel):
     owners: dict[str, str] = Field(default_factory=dict)  # instance id -> project id
     default_action: InstanceAction = InstanceAction.LIVE_MIGRATE
     own_action_timeout_s: float = 600
+    move_retry: MoveRetry = Field(default_factory=MoveRetry)
     preferred_hosts: list[str] = Field(default_factory=list)  # maintained: move instances there first
     avoid_hosts: list[str] = Field(default_factory=list)  # still to be maintained: last resort
     actions: list[ActionSpec] = Field(default_factory=list)  # host and compute plug-ins, in order

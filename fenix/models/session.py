@@ -63,6 +63,19 @@ class ActionSpec(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
+class MoveRetry(BaseModel):
+    """How long a refused or failed move is tried again before the session gives up on it.
+
+    Real Nova's scheduler may still count a server on the host it just left for up to two minutes, so it
+    refuses an anti-affinity peer that Fenix (reading Placement) rightly sees room for. A later try works.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    window_s: float = Field(180, ge=0, le=3600)  # 0: no retry, fail after the fallback move
+    interval_s: float = Field(30, gt=0, le=600)
+
+
 class ReplyWindows(BaseModel):
     """Seconds a project has to answer each kind of notice.
 
@@ -90,6 +103,7 @@ class SessionInput(BaseModel):
     windows: ReplyWindows = Field(default_factory=ReplyWindows)
     default_action: InstanceAction = InstanceAction.LIVE_MIGRATE
     max_scale_in_rounds: int = 3
+    move_retry: MoveRetry = Field(default_factory=MoveRetry)
     api_url: str = "http://127.0.0.1:12347/v1"  # public base for reply_url and instance_ids links
     admin_project_id: str = "admin"
     requested_by: str = ""

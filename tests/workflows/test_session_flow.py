@@ -157,7 +157,7 @@ async def test_migration_failure_falls_back_then_fails_cleanly(ts_env: WorkflowE
         before = st.cloud.snapshot()
         web0 = next(s for s in before.servers if s.name == "vnf-web-0")
         st.cloud.inject_fault("migration", server_id=web0.id, count=2)
-        sid = await st.start(hosts=["c0", "c1", "c2"])
+        sid = await st.start(hosts=["c0", "c1", "c2"], move_retry={"window_s": 0})
         detail = await st.result(sid)
         assert detail.state == SessionState.MAINTENANCE_FAILED
         assert detail.reason and web0.id in detail.reason
@@ -166,6 +166,21 @@ async def test_migration_failure_falls_back_then_fails_cleanly(ts_env: WorkflowE
         assert server.host == web0.host  # rolled back, not lost
         failed = [e for e in st.vnfm.state.events if e.state == "INSTANCE_ACTION_FAILED"]
         assert [e.instance_ids for e in failed] == [[web0.id]]
+
+
+async def test_failed_moves_are_tried_again_within_the_retry_window(ts_env: WorkflowEnvironment,
+                                                                    tmp_path: Path) -> None:
+    async with stack(ts_env, tmp_path, roomy_seed(), vnfms()) as st:
+        before = st.cloud.snapshot()
+        web0 = next(s for s in before.servers if s.name == "vnf-web-0")
+        st.cloud.inject_fault("migration", server_id=web0.id, count=3)  # two rounds' worth of failures
+        sid = await st.start(hosts=["c0", "c1", "c2"], move_retry={"window_s": 10, "interval_s": 0.2})
+        detail = await st.result(sid)
+        assert detail.state == SessionState.MAINTENANCE_DONE, detail.reason
+        assert_cloud_sound(st.cloud, before, detail)
+        notes = [h.detail for h in detail.history if h.kind == "action" and web0.id in h.detail]
+        assert any("round 1 failed" in n and "tried again" in n for n in notes), notes
+        assert len([m for m in st.cloud.migration_log() if m.server_id == web0.id]) == 4
 
 
 async def test_abort_mid_session_reenables_hosts(ts_env: WorkflowEnvironment, tmp_path: Path) -> None:
