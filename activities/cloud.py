@@ -38,6 +38,10 @@ def cloud_errors() -> Iterator[None]:
         raise ApplicationError(str(err), type=type(err).__name__, non_retryable=not err.retryable) from err
 
 
+# A moved server ends as it was: a stopped (SHUTOFF) server is cold-migrated and stays stopped, so waiting for
+# ACTIVE would follow it until the activity's timeout.
+SETTLED = frozenset({ServerStatus.ACTIVE, ServerStatus.SHUTOFF})
+
 class CloudActivities:
     def __init__(self, driver: CloudDriver, poll_s: float = 1.0) -> None:
         self._driver = driver
@@ -82,7 +86,7 @@ class CloudActivities:
         with cloud_errors(), activity.shield_thread_cancel_exception():
             server = self._driver.get_server(req.server_id)
             already = self._in_flight(req)
-            if server.host != req.source_host and server.status == ServerStatus.ACTIVE:
+            if server.host != req.source_host and server.status in SETTLED:
                 return MigrateResult(server_id=server.id, host=server.host, seconds=0.0)
             if server.status == ServerStatus.VERIFY_RESIZE:
                 self._driver.confirm_resize(server.id)
@@ -115,7 +119,7 @@ class CloudActivities:
             if server.status == ServerStatus.VERIFY_RESIZE:
                 self._driver.confirm_resize(server.id)
                 continue
-            if server.status == ServerStatus.ACTIVE and server.host != req.source_host \
+            if server.status in SETTLED and server.host != req.source_host \
                     and (latest is None or latest.status.terminal
                          or latest.migration_type == MigrationType.LIVE):
                 return MigrateResult(server_id=server.id, host=server.host,
