@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from fenix.models.plugin import PluginRunRequest, PluginRunResult
     from fenix.models.session import ActionSpec, ActionType, HostPhase, InstanceAction, PluginRunRecord
+    from workflows.cancel import raise_if_cancelled
     from workflows.options import CLOUD_CALL, MIGRATION, PLUGIN
     from workflows.outbox import Outbox
     from workflows.placement import choose_target
@@ -78,11 +79,14 @@ class HostMaintenanceWorkflow:
             await self._wait_own_action(own)
         await self._evacuate_leftovers()
 
+        raise_if_cancelled()
         await self._progress(phase=HostPhase.IN_MAINTENANCE)
         self._host_notice("IN_MAINTENANCE")
         for kind in (ActionType.HOST, ActionType.COMPUTE):
             for spec in (a for a in inp.actions if a.type == kind):
+                raise_if_cancelled()
                 await self._run_plugin(spec)
+        raise_if_cancelled()
         self._host_notice("MAINTENANCE_COMPLETE")
         await workflow.execute_activity_method(CloudActivities.enable_host, HostRequest(host=inp.host),
                                                **CLOUD_CALL)
@@ -111,6 +115,7 @@ class HostMaintenanceWorkflow:
         give_up = workflow.now() + timedelta(seconds=retry.window_s)
         notes: list[str] = []
         while True:
+            raise_if_cancelled()
             done, refused = await self._move_round(iid, action, project, outcome)
             if done or not refused or workflow.now() + timedelta(seconds=retry.interval_s) > give_up:
                 break

@@ -46,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
         SessionState,
         SessionStatus,
     )
+    from workflows.cancel import raise_if_cancelled
     from workflows.host import HostMaintenanceWorkflow
     from workflows.options import CLEANUP, CLOUD_CALL, PLUGIN
     from workflows.outbox import Outbox, Outcome
@@ -129,6 +130,7 @@ class MaintenanceSessionWorkflow:
 
         scale_in_rounds = 0
         while True:
+            raise_if_cancelled()
             snap = await self._snapshot([])
             self._track_instances(snap)
             pending = [h.name for h in self._d.hosts if not h.maintained]
@@ -156,6 +158,7 @@ class MaintenanceSessionWorkflow:
             state = S.PLANNED_MAINTENANCE if maintained else S.PREPARE_MAINTENANCE
             await self._evacuate_and_maintain(state, candidate, snap)
 
+        raise_if_cancelled()
         await self._run_global_plugins(ActionType.POST)
         self._set_state(S.MAINTENANCE_COMPLETE, "maintenance complete: projects may scale back out")
         await self._ask(S.MAINTENANCE_COMPLETE, self._project_ids(), inp.windows.complete,
@@ -188,6 +191,7 @@ class MaintenanceSessionWorkflow:
 
     async def _maintain(self, host: str, plan: dict[str, InstanceAction],
                         owners: dict[str, str] | None = None) -> None:
+        raise_if_cancelled()
         await self._disable(host)
         maintained = [h.name for h in self._d.hosts if h.maintained]
         pending = [h.name for h in self._d.hosts if not h.maintained and h.name != host]
@@ -425,6 +429,7 @@ class MaintenanceSessionWorkflow:
 
     async def _run_global_plugins(self, kind: ActionType) -> None:
         for spec in (a for a in self._inp.actions if a.type == kind):
+            raise_if_cancelled()
             self._current(f"running {kind.value} plug-in {spec.plugin}")
             try:
                 res: PluginRunResult = await workflow.execute_activity(
