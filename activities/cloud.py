@@ -61,17 +61,27 @@ class CloudActivities:
 
     @activity.defn(name="disable_host")
     def disable_host(self, req: HostRequest) -> HostResult:
+        """Disable with the session's reason. Idempotent for that reason; a host someone else disabled meanwhile
+        is refused (never taken over), so the session will not enable it later either."""
         with cloud_errors():
             before = self._driver.get_compute_host(req.host)
             if not before.enabled:
+                if req.reason and before.disabled_reason != req.reason:
+                    raise ApplicationError(f"host {req.host} was disabled by someone else meanwhile "
+                                           f"({before.disabled_reason or 'no reason given'})",
+                                           type="Rejected", non_retryable=True)
                 return HostResult(host=before, changed=False)
             return HostResult(host=self._driver.disable_host(req.host, req.reason), changed=True)
 
     @activity.defn(name="enable_host")
     def enable_host(self, req: HostRequest) -> HostResult:
+        """Enable a host this session disabled. With a reason, a host disabled for another reason is left alone:
+        the session may not know whether its own disable ever happened (an abort races it)."""
         with cloud_errors():
             before = self._driver.get_compute_host(req.host)
             if before.enabled:
+                return HostResult(host=before, changed=False)
+            if req.reason and before.disabled_reason != req.reason:
                 return HostResult(host=before, changed=False)
             return HostResult(host=self._driver.enable_host(req.host), changed=True)
 

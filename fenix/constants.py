@@ -23,5 +23,10 @@ def session_id_from_workflow_id(workflow_id: str) -> str:
     return workflow_id.removeprefix(_SESSION_PREFIX)
 
 
+def disable_reason(session_id: str) -> str:
+    """The reason a session writes on the compute services it disables (shown by `openstack compute service list`)."""
+    return f"fenix maintenance session {session_id}"
+
+
 def host_workflow_id(session_id: str, host: str) -> str:
     return f"maint-{session_id}/host/{host}"

@@ -88,8 +88,8 @@ class HostMaintenanceWorkflow:
                 await self._run_plugin(spec)
         raise_if_cancelled()
         self._host_notice("MAINTENANCE_COMPLETE")
-        await workflow.execute_activity_method(CloudActivities.enable_host, HostRequest(host=inp.host),
-                                               **CLOUD_CALL)
+        await workflow.execute_activity_method(
+            CloudActivities.enable_host, HostRequest(host=inp.host, reason=inp.disable_reason), **CLOUD_CALL)
         self._result.enabled = True
         await self._progress(phase=HostPhase.MAINTAINED)
         await self._outbox.drain()

@@ -21,7 +21,7 @@ from temporalio.workflow import ChildWorkflowCancellationType, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.cloud import CloudActivities
-    from fenix.constants import SA_HOSTS, SA_STATE, SESSION_WORKFLOW_TYPE, host_workflow_id
+    from fenix.constants import SA_HOSTS, SA_STATE, SESSION_WORKFLOW_TYPE, disable_reason, host_workflow_id
     from fenix.models.cloud import CloudSnapshot
     from fenix.models.cloud_ops import HostRequest, SnapshotRequest
     from fenix.models.host_run import HostMaintenanceInput, HostMaintenanceResult, HostProgress
@@ -199,6 +199,7 @@ class MaintenanceSessionWorkflow:
             HostMaintenanceWorkflow.run,
             HostMaintenanceInput(
                 session_id=self._inp.session_id, host=host, parent_workflow_id=workflow.info().workflow_id,
+                disable_reason=self._disable_reason,
                 plan=plan, owners=owners or {}, default_action=self._inp.default_action,
                 own_action_timeout_s=self._inp.windows.own_action, move_retry=self._inp.move_retry,
                 preferred_hosts=maintained,
@@ -419,10 +420,11 @@ class MaintenanceSessionWorkflow:
         record = self._d.host(host)
         if record.disabled_by_session or record.maintained:
             return
-        await workflow.execute_activity_method(
-            CloudActivities.disable_host,
-            HostRequest(host=host, reason=f"fenix maintenance session {self._inp.session_id}"), **CLOUD_CALL)
+        # Marked before the call: an abort can land while the disable is in flight and still happen in the
+        # cloud. The cleanup then enables the host only if it carries this session's reason.
         record.disabled_by_session = True
+        await workflow.execute_activity_method(
+            CloudActivities.disable_host, HostRequest(host=host, reason=self._disable_reason), **CLOUD_CALL)
         record.phase = HostPhase.DISABLED
         self._log("host", f"{host} disabled", host=host)
         self._upsert_hosts()
@@ -445,6 +447,10 @@ class MaintenanceSessionWorkflow:
                                                        duration_s=res.duration_s))
             self._log("plugin", f"{res.plugin} ({kind.value}) {res.state} in {res.duration_s:.1f}s")
 
+    @property
+    def _disable_reason(self) -> str:
+        return disable_reason(self._inp.session_id)
+
     async def _abort(self) -> None:
         self._d.aborted = True
         await self._fail("aborted by the admin")
@@ -456,8 +462,9 @@ class MaintenanceSessionWorkflow:
         for record in self._d.hosts:
             if record.disabled_by_session:
                 self._current(f"failed: {reason}; re-enabling {record.name}")
-                await workflow.execute_activity_method(CloudActivities.enable_host, HostRequest(host=record.name),
-                                                       **CLEANUP)
+                await workflow.execute_activity_method(
+                    CloudActivities.enable_host, HostRequest(host=record.name, reason=self._disable_reason),
+                    **CLEANUP)
                 if record.phase == HostPhase.IN_MAINTENANCE:
                     host_notice = HostNotice(project_id=self._inp.admin_project_id, host=record.name,
                                              state="MAINTENANCE_COMPLETE", session_id=self._inp.session_id)

@@ -13,6 +13,7 @@ class HostMaintenanceInput(BaseModel):
     session_id: str
     host: str
     parent_workflow_id: str
+    disable_reason: str = ""  # what the session wrote on the host; only a host carrying it is enabled again
     plan: dict[str, InstanceAction] = Field(default_factory=dict)  # instance id -> chosen action
     owners: dict[str, str] = Field(default_factory=dict)  # instance id -> project id
     default_action: InstanceAction = InstanceAction.LIVE_MIGRATE
