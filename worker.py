@@ -34,9 +34,9 @@ WORKFLOWS = [MaintenanceSessionWorkflow, HostMaintenanceWorkflow, SubscriptionRe
 
 @asynccontextmanager
 async def running_worker(client: Client, settings: Settings, *, driver: CloudDriver | None = None,
-                         task_queue: str | None = None, poll_s: float = 1.0) -> AsyncIterator[Worker]:
+                         task_queue: str | None = None, poll_s: float | None = None) -> AsyncIterator[Worker]:
     """A started worker; stops (gracefully) when the context exits."""
-    cloud = CloudActivities(driver or make_driver(settings), poll_s=poll_s)
+    cloud = CloudActivities(driver or make_driver(settings), poll_s=settings.cloud_poll_s if poll_s is None else poll_s)
     webhooks = WebhookActivities(timeout_s=settings.webhook_timeout_s)
     subscribers = SubscriberActivities(client, settings.registry_workflow_id)
     threads = settings.worker_max_concurrent_activities

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     cloud_driver: Literal["simulated", "openstack"] = "simulated"
     sim_db: Path | None = None  # default <data_dir>/simcloud.sqlite
     sim_time_scale: float = Field(1.0, ge=0)  # multiplies simulated migration durations
+    # How often activities re-read the cloud while following a migration or waiting for a host to empty. Each
+    # look is a few API calls; on a real Nova with many hosts, a few seconds is plenty and kinder.
+    cloud_poll_s: float = Field(2.0, ge=0.01, le=60)
     # OpenStack (cloud_driver="openstack"), see docs/openstack.md. Credentials stay in clouds.yaml /
     # secure.yaml / OS_* variables: Fenix only names the cloud.
     os_cloud: str | None = None  # cloud name in clouds.yaml; None: OS_CLOUD, or the OS_* variables
