@@ -24,12 +24,14 @@ from fenix.cloud.driver import CloudDriver
 from fenix.cloud.factory import make_driver
 from fenix.settings import Settings, get_settings
 from fenix.temporal import connect
+from workflows.constraints import ConstraintsRegistryWorkflow
 from workflows.host import HostMaintenanceWorkflow
 from workflows.registry import SubscriptionRegistryWorkflow
 from workflows.session import MaintenanceSessionWorkflow
 
 HEARTBEAT_THROTTLE = timedelta(seconds=3)
-WORKFLOWS = [MaintenanceSessionWorkflow, HostMaintenanceWorkflow, SubscriptionRegistryWorkflow]
+WORKFLOWS = [MaintenanceSessionWorkflow, HostMaintenanceWorkflow, SubscriptionRegistryWorkflow,
+             ConstraintsRegistryWorkflow]
 
 
 @asynccontextmanager

@@ -10,7 +10,7 @@ from temporalio.client import Client
 
 from api import errors
 from api.auth import make_authenticator
-from api.routes import hosts, projects, sessions, subscriptions
+from api.routes import constraints, hosts, projects, sessions, subscriptions
 from fenix.settings import Settings, get_settings
 from fenix.temporal import connect
 
@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     app.include_router(projects.router, prefix="/v1")
     app.include_router(subscriptions.router, prefix="/v1")
     app.include_router(hosts.router, prefix="/v1")
+    app.include_router(constraints.router, prefix="/v1")
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

@@ -122,13 +122,15 @@ class Stack:
 def stack_settings(tmp: Path, task_queue: str, **extra: Any) -> Settings:
     # Own task queue and registry: several stacks may share one Temporal server (one after another in a test).
     return Settings(data_dir=tmp, task_queue=task_queue, registry_workflow_id=f"subscriptions-{task_queue}",
+                    constraints_workflow_id=f"constraints-{task_queue}",
                     sim_db=tmp / "cloud.sqlite", **extra)
 
 
 def worker_env(settings: Settings, temporal_address: str, *, sim_time_scale: float) -> dict[str, str]:
     """FENIX_* variables that make a separate `worker.py` process serve the same stack."""
     return {"FENIX_TEMPORAL_ADDRESS": temporal_address, "FENIX_TASK_QUEUE": settings.task_queue,
-            "FENIX_REGISTRY_WORKFLOW_ID": settings.registry_workflow_id, "FENIX_DATA_DIR": str(settings.data_dir),
+            "FENIX_REGISTRY_WORKFLOW_ID": settings.registry_workflow_id,
+            "FENIX_CONSTRAINTS_WORKFLOW_ID": settings.constraints_workflow_id, "FENIX_DATA_DIR": str(settings.data_dir),
             "FENIX_SIM_DB": str(settings.sim_db_path), "FENIX_SIM_TIME_SCALE": str(sim_time_scale)}
 
 

@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     task_queue: str = "fenix"
     # The durable subscription registry: one workflow per Fenix deployment in the namespace.
     registry_workflow_id: str = "fenix-subscriptions"
+    constraints_workflow_id: str = "fenix-constraints"  # the durable instance / instance-group constraints
 
     # API
     api_host: str = "127.0.0.1"
