@@ -12,10 +12,13 @@ from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeou
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from workflows import constraints as constraints_wf
+
 log = logging.getLogger("fenix.api")
 
-# ApplicationError types raised by workflow validators -> HTTP status.
-UPDATE_STATUS = {"StaleReply": 409, "InvalidReply": 422, "UnknownProject": 404, "LimitReached": 409}
+# ApplicationError types raised by workflow validators -> HTTP status (unknown types answer 422).
+UPDATE_STATUS = {"StaleReply": 409, "InvalidReply": 422, "UnknownProject": 404, "LimitReached": 409,
+                 constraints_wf.NOT_FOUND: 404, constraints_wf.INVALID: 422, constraints_wf.CONFLICT: 409}
 
 
 class SessionNotFound(HTTPException):

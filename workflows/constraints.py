@@ -31,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
 MAX_INSTANCES_PER_PROJECT = 2000
 MAX_GROUPS_PER_PROJECT = 200
 
-# ApplicationError types of the validators (api/routes/constraints.py maps them to HTTP).
+# ApplicationError types of the validators (api/errors.py maps them to HTTP, with LimitReached shared).
 NOT_FOUND = "ConstraintNotFound"  # 404
 INVALID = "InvalidConstraints"  # 422
 CONFLICT = "ConstraintConflict"  # 409

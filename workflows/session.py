@@ -16,7 +16,7 @@ import asyncio
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, ChildWorkflowError
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 from temporalio.workflow import ChildWorkflowCancellationType, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -96,8 +96,9 @@ class MaintenanceSessionWorkflow:
         except SessionFailed as err:
             await self._fail(str(err))
         except (ActivityError, ChildWorkflowError) as err:
-            # A cancel that lands while a host child (or an activity) runs comes back wrapped in its error.
-            if _is_cancellation(err):
+            # A cancel that lands while a host child (or an activity) runs comes back wrapped in its error;
+            # the SDK's record of the cancel request says whether this failure is really the admin's abort.
+            if workflow.cancellation_reason() is not None:
                 await self._abort()
             else:
                 await self._fail(_root_message(err))
@@ -509,15 +510,6 @@ class MaintenanceSessionWorkflow:
 
     def _delivery_failed(self, message: str, project_id: str | None) -> None:
         self._log("error", message, project_id=project_id)
-
-
-def _is_cancellation(err: BaseException) -> bool:
-    cur: BaseException | None = err
-    while cur is not None:
-        if isinstance(cur, CancelledError):
-            return True
-        cur = getattr(cur, "cause", None)
-    return False
 
 
 def _root_message(err: BaseException) -> str:

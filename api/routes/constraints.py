@@ -8,9 +8,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Response
 from pydantic import BaseModel, ConfigDict
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.exceptions import ApplicationError
 
 from api.auth import Principal
 from api.deps import ClientDep, PrincipalDep, SettingsDep
@@ -30,17 +29,12 @@ from fenix.models.constraints import (
     InstancePut,
 )
 from fenix.settings import Settings
-from workflows import constraints as registry_wf
 from workflows.constraints import ConstraintsRegistryWorkflow
 
 router = APIRouter(tags=["constraints"])
 
 Registry = WorkflowHandle[ConstraintsRegistryWorkflow, None]
 PathId = Annotated[str, Path(min_length=1, max_length=255)]
-
-# Validator errors of the registry -> HTTP (anything else goes to the global handler).
-UPDATE_STATUS = {registry_wf.NOT_FOUND: 404, registry_wf.INVALID: 422, registry_wf.CONFLICT: 409,
-                 registry_wf.LIMIT: 409}
 
 
 class InstanceIn(InstanceFields):
@@ -103,13 +97,6 @@ def _list_scope(who: Principal, project_id: str | None) -> str | None:
     return who.project_id
 
 
-def _http(err: WorkflowUpdateFailedError) -> Exception:
-    cause = err.cause
-    if isinstance(cause, ApplicationError) and cause.type in UPDATE_STATUS:
-        return HTTPException(UPDATE_STATUS[cause.type], cause.message)
-    return err
-
-
 # --- instances ---
 
 
@@ -143,11 +130,9 @@ async def put_instance(instance_id: PathId, body: InstanceIn, who: PrincipalDep,
     fields = body.model_dump(exclude={"instance_id", "project_id"})
     item = InstanceConstraints(instance_id=instance_id, project_id=_owner(who, body.project_id), **fields)
     handle = await registry(client, settings)
-    try:
-        return await handle.execute_update(ConstraintsRegistryWorkflow.put_instance,
-                                           InstancePut(item=item, scope=_scope(who)), rpc_timeout=UPDATE_RPC_TIMEOUT)
-    except WorkflowUpdateFailedError as err:
-        raise _http(err) from None
+    # Validator refusals (404/409/422) are mapped by api/errors.py, as for every Update.
+    return await handle.execute_update(ConstraintsRegistryWorkflow.put_instance,
+                                       InstancePut(item=item, scope=_scope(who)), rpc_timeout=UPDATE_RPC_TIMEOUT)
 
 
 @router.delete("/instance/{instance_id}", status_code=204)
@@ -192,11 +177,9 @@ async def put_group(group_id: PathId, body: GroupIn, who: PrincipalDep, client: 
     fields = body.model_dump(exclude={"group_id", "project_id"})
     item = GroupConstraints(group_id=group_id, project_id=_owner(who, body.project_id), **fields)
     handle = await registry(client, settings)
-    try:
-        return await handle.execute_update(ConstraintsRegistryWorkflow.put_group,
-                                           GroupPut(item=item, scope=_scope(who)), rpc_timeout=UPDATE_RPC_TIMEOUT)
-    except WorkflowUpdateFailedError as err:
-        raise _http(err) from None
+    # Validator refusals (404/409/422) are mapped by api/errors.py, as for every Update.
+    return await handle.execute_update(ConstraintsRegistryWorkflow.put_group,
+                                       GroupPut(item=item, scope=_scope(who)), rpc_timeout=UPDATE_RPC_TIMEOUT)
 
 
 @router.delete("/instance_group/{group_id}", status_code=204)
