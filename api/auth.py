@@ -54,6 +54,11 @@ class Principal(BaseModel):
     def may_act_for(self, project_id: str) -> bool:
         return self.is_admin or self.project_id == project_id
 
+    @property
+    def scope(self) -> str | None:
+        """The project this caller's reads and writes are limited to; None (everything) for the admin."""
+        return None if self.is_admin else self.project_id
+
 
 class AuthRejected(Exception):
     """The token is not good (401); `reason` is safe to show the caller."""

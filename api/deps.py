@@ -40,6 +40,15 @@ async def get_principal(request: Request, x_auth_token: Annotated[str | None, He
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, e.reason, headers={"Retry-After": "5"}) from None
 
 
+def list_scope(who: Principal, project_id: str | None, what: str) -> str | None:
+    """The project a list of `what` may show (`?project_id=`): the admin any, or all (None); a project its own."""
+    if who.is_admin:
+        return project_id
+    if project_id not in (None, who.project_id):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"a project can only see its own {what}")
+    return who.project_id
+
+
 def require_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
     if not principal.is_admin:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this call needs the admin role")

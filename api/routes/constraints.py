@@ -12,7 +12,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 
 from api.auth import Principal
-from api.deps import ClientDep, PrincipalDep, SettingsDep
+from api.deps import ClientDep, PrincipalDep, SettingsDep, list_scope
 from api.views import UPDATE_RPC_TIMEOUT
 from fenix.models.constraints import (
     ConstraintDelete,
@@ -70,11 +70,6 @@ async def registry(client: Client, settings: Settings) -> Registry:
     return client.get_workflow_handle_for(ConstraintsRegistryWorkflow.run, settings.constraints_workflow_id)
 
 
-def _scope(who: Principal) -> str | None:
-    """What the caller may see and change: its own project, or everything (None) for the admin."""
-    return None if who.is_admin else who.project_id
-
-
 def _owner(who: Principal, body_project: str | None) -> str:
     """The project an item is written for: the caller's own, or (admin only) the one the body names."""
     project = body_project or who.project_id
@@ -89,14 +84,6 @@ def _same_id(field: str, url_id: str, body_id: str | None) -> None:
         raise HTTPException(422, f"{field}: {body_id!r} in the body does not match {url_id!r} in the URL")
 
 
-def _list_scope(who: Principal, project_id: str | None) -> str | None:
-    if who.is_admin:
-        return project_id
-    if project_id not in (None, who.project_id):
-        raise HTTPException(403, "a project can only list its own constraints")
-    return who.project_id
-
-
 # --- instances ---
 
 
@@ -107,7 +94,7 @@ async def list_instances(who: PrincipalDep, client: ClientDep, settings: Setting
     handle = await registry(client, settings)
     found: InstanceConstraintsList = await handle.query(
         ConstraintsRegistryWorkflow.list_instances,
-        ConstraintFilter(project_id=_list_scope(who, project_id), group_id=group_id))
+        ConstraintFilter(project_id=list_scope(who, project_id, "constraints"), group_id=group_id))
     return InstancesOut(instances=found.instances)
 
 
@@ -116,7 +103,7 @@ async def get_instance(instance_id: PathId, who: PrincipalDep, client: ClientDep
                        settings: SettingsDep) -> InstanceConstraints:
     handle = await registry(client, settings)
     found: InstanceConstraintsList = await handle.query(
-        ConstraintsRegistryWorkflow.list_instances, ConstraintFilter(project_id=_scope(who), id=instance_id))
+        ConstraintsRegistryWorkflow.list_instances, ConstraintFilter(project_id=who.scope, id=instance_id))
     if not found.instances:
         raise HTTPException(404, f"no constraints for instance {instance_id!r}")
     return found.instances[0]
@@ -132,7 +119,7 @@ async def put_instance(instance_id: PathId, body: InstanceIn, who: PrincipalDep,
     handle = await registry(client, settings)
     # Validator refusals (404/409/422) are mapped by api/errors.py, as for every Update.
     return await handle.execute_update(ConstraintsRegistryWorkflow.put_instance,
-                                       InstancePut(item=item, scope=_scope(who)), rpc_timeout=UPDATE_RPC_TIMEOUT)
+                                       InstancePut(item=item, scope=who.scope), rpc_timeout=UPDATE_RPC_TIMEOUT)
 
 
 @router.delete("/instance/{instance_id}", status_code=204)
@@ -141,7 +128,7 @@ async def delete_instance(instance_id: PathId, who: PrincipalDep, client: Client
     """Idempotent: 204 whether or not there was anything to delete (the instance may be long gone)."""
     handle = await registry(client, settings)
     await handle.execute_update(ConstraintsRegistryWorkflow.delete_instance,
-                                ConstraintDelete(id=instance_id, scope=_scope(who)), rpc_timeout=UPDATE_RPC_TIMEOUT)
+                                ConstraintDelete(id=instance_id, scope=who.scope), rpc_timeout=UPDATE_RPC_TIMEOUT)
     return Response(status_code=204)
 
 
@@ -152,9 +139,10 @@ async def delete_instance(instance_id: PathId, who: PrincipalDep, client: Client
 async def list_groups(who: PrincipalDep, client: ClientDep, settings: SettingsDep,
                       project_id: str | None = None) -> GroupsOut:
     """Own instance groups; the admin sees all, or one project's with `?project_id=`."""
+    scope = list_scope(who, project_id, "constraints")
     handle = await registry(client, settings)
     found: GroupConstraintsList = await handle.query(ConstraintsRegistryWorkflow.list_groups,
-                                                     ConstraintFilter(project_id=_list_scope(who, project_id)))
+                                                     ConstraintFilter(project_id=scope))
     return GroupsOut(groups=found.groups)
 
 
@@ -163,7 +151,7 @@ async def get_group(group_id: PathId, who: PrincipalDep, client: ClientDep,
                     settings: SettingsDep) -> GroupConstraints:
     handle = await registry(client, settings)
     found: GroupConstraintsList = await handle.query(
-        ConstraintsRegistryWorkflow.list_groups, ConstraintFilter(project_id=_scope(who), id=group_id))
+        ConstraintsRegistryWorkflow.list_groups, ConstraintFilter(project_id=who.scope, id=group_id))
     if not found.groups:
         raise HTTPException(404, f"no instance group {group_id!r}")
     return found.groups[0]
@@ -179,7 +167,7 @@ async def put_group(group_id: PathId, body: GroupIn, who: PrincipalDep, client: 
     handle = await registry(client, settings)
     # Validator refusals (404/409/422) are mapped by api/errors.py, as for every Update.
     return await handle.execute_update(ConstraintsRegistryWorkflow.put_group,
-                                       GroupPut(item=item, scope=_scope(who)), rpc_timeout=UPDATE_RPC_TIMEOUT)
+                                       GroupPut(item=item, scope=who.scope), rpc_timeout=UPDATE_RPC_TIMEOUT)
 
 
 @router.delete("/instance_group/{group_id}", status_code=204)
@@ -187,5 +175,5 @@ async def delete_group(group_id: PathId, who: PrincipalDep, client: ClientDep, s
     """Idempotent: 204 whether or not there was anything to delete. Members keep their `group_id`."""
     handle = await registry(client, settings)
     await handle.execute_update(ConstraintsRegistryWorkflow.delete_group,
-                                ConstraintDelete(id=group_id, scope=_scope(who)), rpc_timeout=UPDATE_RPC_TIMEOUT)
+                                ConstraintDelete(id=group_id, scope=who.scope), rpc_timeout=UPDATE_RPC_TIMEOUT)
     return Response(status_code=204)

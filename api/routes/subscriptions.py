@@ -10,7 +10,7 @@ from pydantic import BaseModel, field_validator
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 
-from api.deps import ClientDep, PrincipalDep, SettingsDep
+from api.deps import ClientDep, PrincipalDep, SettingsDep, list_scope
 from api.views import UPDATE_RPC_TIMEOUT
 from fenix.models.notification import EVENT_HOST, EVENT_TYPES, BodyFormat, Subscription, SubscriptionCreate
 from fenix.models.subscription import RegistryState, SubscriptionFilter, SubscriptionList, SubscriptionRemove
@@ -62,13 +62,10 @@ async def subscribe(body: SubscriptionIn, who: PrincipalDep, client: ClientDep, 
 async def list_subscriptions(who: PrincipalDep, client: ClientDep, settings: SettingsDep,
                              project_id: str | None = None) -> SubscriptionsOut:
     """Own subscriptions; the admin sees all, or one project's with `?project_id=`."""
-    if not who.is_admin:
-        if project_id not in (None, who.project_id):
-            raise HTTPException(403, "a project can only see its own subscriptions")
-        project_id = who.project_id
+    scope = list_scope(who, project_id, "subscriptions")
     handle = await registry(client, settings)
     found: SubscriptionList = await handle.query(SubscriptionRegistryWorkflow.list_subscriptions,
-                                                 SubscriptionFilter(project_id=project_id))
+                                                 SubscriptionFilter(project_id=scope))
     return SubscriptionsOut(subscriptions=found.subscriptions)
 
 
@@ -78,7 +75,7 @@ async def get_subscription(subscription_id: str, who: PrincipalDep, client: Clie
     handle = await registry(client, settings)
     found: SubscriptionList = await handle.query(
         SubscriptionRegistryWorkflow.list_subscriptions,
-        SubscriptionFilter(project_id=None if who.is_admin else who.project_id))
+        SubscriptionFilter(project_id=who.scope))
     for sub in found.subscriptions:
         if sub.id == subscription_id:
             return sub
@@ -90,7 +87,7 @@ async def unsubscribe(subscription_id: str, who: PrincipalDep, client: ClientDep
     handle = await registry(client, settings)
     res = await handle.execute_update(
         SubscriptionRegistryWorkflow.remove,
-        SubscriptionRemove(subscription_id=subscription_id, project_id=None if who.is_admin else who.project_id),
+        SubscriptionRemove(subscription_id=subscription_id, project_id=who.scope),
         rpc_timeout=UPDATE_RPC_TIMEOUT)
     if not res.removed:
         raise HTTPException(404, f"no subscription {subscription_id!r}")
