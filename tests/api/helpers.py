@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
@@ -10,6 +9,7 @@ import httpx
 from demo.stack import Stack
 from demo.vnfm import VnfmProject
 from fenix.cloud.simulated import SimHostSpec, SimSeed, SimServerSpec
+from tests.waiting import poll
 
 # Windows no test waits out: a silent project keeps the session waiting while the test probes it.
 LONG_WINDOWS = {"maintenance": 3600, "scale_in": 3600, "prepare": 3600, "complete": 3600, "own_action": 3600}
@@ -38,19 +38,6 @@ def assert_error(r: httpx.Response, status: int, *fragments: str) -> str:
     for fragment in fragments:
         assert fragment.lower() in error.lower(), f"{fragment!r} not in error {error[:1000]!r}"
     return error
-
-
-async def poll(probe: Any, what: str, timeout: float = 10.0, every: float = 0.05) -> Any:
-    """Call the async `probe` until it returns something truthy; fail saying `what` after `timeout` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    last: Any = None
-    while loop.time() < deadline:
-        last = await probe()
-        if last:
-            return last
-        await asyncio.sleep(every)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 async def detail(st: Stack, sid: str) -> dict[str, Any]:

@@ -20,7 +20,8 @@ from demo.stack import Stack, stack
 from fenix import tokens
 from fenix.cloud.simulated import SimHostSpec, SimSeed, SimServerSpec
 from fenix.tokens import SERVICE_ROLE
-from tests.api.helpers import LONG_WINDOWS, answer, assert_error, detail, instance_ids, poll, silent, wait_asked
+from tests.api.helpers import LONG_WINDOWS, answer, assert_error, detail, instance_ids, silent, wait_asked
+from tests.waiting import poll
 
 VISIBILITY_S = 10  # bound on visibility lag (about a second in practice)
 DELETE_S = 20  # bound on a deletion (a few seconds: `dev_env` acknowledges queues every second)

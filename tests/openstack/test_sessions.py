@@ -31,6 +31,7 @@ from fenix.constants import session_workflow_id
 from fenix.models.cloud import GroupPolicy, MigrationStatus, MigrationType
 from fenix.models.session import InstanceAction, SessionDetail, SessionState
 from fenix.settings import Settings
+from tests.waiting import poll
 from worker import running_worker
 
 pytestmark = pytest.mark.timeout(900)
@@ -216,12 +217,8 @@ async def test_abort_on_real_nova_reenables_hosts(cloud: OpenStackCloud, dev_env
                 "actions": [{"plugin": "dummy", "type": "host", "metadata": {"seconds": 900}}]})
             assert r.status_code == 200, r.text
             sid = r.json()["session_id"]
-            for _ in range(600):
-                if any(not h.enabled for h in cloud.list_compute_hosts() if h.name in hosts):
-                    break
-                await asyncio.sleep(0.5)
-            else:
-                raise AssertionError("no host was disabled within 5 minutes")
+            await poll(lambda: any(not h.enabled for h in cloud.list_compute_hosts() if h.name in hosts),
+                       "a host disabled by the session", timeout=300, every=0.5)
             assert (await admin.delete(f"/maintenance/{sid}")).json()["aborting"] is True
             detail = await result(dev_env, sid, 300)
         # Checked once the VNFMs have finished what they were doing (a re-creation may be under way).

@@ -10,6 +10,7 @@ from temporalio.testing import WorkflowEnvironment
 from demo.stack import stack
 from fenix.models.session import SessionState
 from tests.checks import assert_cloud_sound
+from tests.waiting import poll
 from tests.workflows.test_session_flow import roomy_seed, vnfms
 
 
@@ -18,13 +19,12 @@ async def test_abort_stops_a_running_plugin_before_reenabling(dev_env: WorkflowE
         before = st.cloud.snapshot()
         sid = await st.start(hosts=["c0", "c1", "c2"],
                              actions=[{"plugin": "dummy", "type": "host", "metadata": {"seconds": 600}}])
-        for _ in range(600):
+
+        async def in_maintenance() -> bool:
             d = (await st.admin.get(f"/maintenance/{sid}/detail")).json()
-            if any(h["phase"] == "IN_MAINTENANCE" for h in d["hosts"]):
-                break
-            await asyncio.sleep(0.05)
-        else:
-            raise AssertionError("no host reached IN_MAINTENANCE within 30 s")
+            return any(h["phase"] == "IN_MAINTENANCE" for h in d["hosts"])
+
+        await poll(in_maintenance, "a host IN_MAINTENANCE", timeout=30)
         loop = asyncio.get_running_loop()
         asked = loop.time()
         assert (await st.admin.delete(f"/maintenance/{sid}")).status_code == 200
@@ -44,12 +44,7 @@ async def test_abort_during_a_migration_stops_before_the_next_step(dev_env: Work
         before = st.cloud.snapshot()
         sid = await st.start(hosts=["c0", "c1", "c2"],
                              actions=[{"plugin": "dummy", "type": "host", "metadata": {"seconds": 600}}])
-        for _ in range(600):
-            if any(not m.status.terminal for m in st.cloud.migration_log()):
-                break
-            await asyncio.sleep(0.05)
-        else:
-            raise AssertionError("no migration started within 30 s")
+        await poll(lambda: any(not m.status.terminal for m in st.cloud.migration_log()), "a migration", timeout=30)
         loop = asyncio.get_running_loop()
         asked = loop.time()
         assert (await st.admin.delete(f"/maintenance/{sid}")).status_code == 200

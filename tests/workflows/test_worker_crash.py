@@ -5,7 +5,6 @@ and the cloud's owner (this test) run here. Nothing the session needs lives in t
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 from demo.stack import stack, stack_settings, worker_env
 from fenix.models.session import InstanceAction, SessionState
 from tests.checks import assert_cloud_sound
+from tests.waiting import poll
 from tests.workflows.test_session_flow import roomy_seed, vnfms
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,12 +50,8 @@ async def test_worker_killed_mid_migration(dev_env: WorkflowEnvironment, tmp_pat
                          task_queue=queue) as st:
             before = st.cloud.snapshot()
             sid = await st.start(hosts=["c0", "c1", "c2"])
-            for _ in range(600):
-                if any(not m.status.terminal for m in st.cloud.migration_log()):
-                    break
-                await asyncio.sleep(0.05)
-            else:
-                raise AssertionError("no migration started within 30 s; see worker-1.log")
+            await poll(lambda: any(not m.status.terminal for m in st.cloud.migration_log()),
+                       "a migration (see worker-1.log)", timeout=30)
             first.kill()
             first.wait()
             killed_during = [m.server_id for m in st.cloud.migration_log() if not m.status.terminal]
