@@ -85,12 +85,7 @@ class ConstraintsRegistryWorkflow:
 
     @workflow.update
     def delete_instance(self, req: ConstraintDelete) -> ConstraintDeleted:
-        old = self._instances.get(req.id)
-        if old is None or (req.scope is not None and old.project_id != req.scope):
-            return ConstraintDeleted(removed=False)
-        del self._instances[req.id]
-        self._writes += 1
-        return ConstraintDeleted(removed=True)
+        return self._delete(self._instances, req)
 
     @workflow.query(name="instances")
     def list_instances(self, f: ConstraintFilter) -> InstanceConstraintsList:
@@ -127,18 +122,23 @@ class ConstraintsRegistryWorkflow:
 
     @workflow.update
     def delete_group(self, req: ConstraintDelete) -> ConstraintDeleted:
-        old = self._groups.get(req.id)
-        if old is None or (req.scope is not None and old.project_id != req.scope):
-            return ConstraintDeleted(removed=False)
-        del self._groups[req.id]  # members keep their group_id: the engine treats them as ungrouped
-        self._writes += 1
-        return ConstraintDeleted(removed=True)
+        return self._delete(self._groups, req)  # members keep their group_id: the engine treats them as ungrouped
 
     @workflow.query(name="groups")
     def list_groups(self, f: ConstraintFilter) -> GroupConstraintsList:
         found = [g for g in self._groups.values()
                  if (f.project_id is None or g.project_id == f.project_id) and (f.id is None or g.group_id == f.id)]
         return GroupConstraintsList(groups=sorted(found, key=lambda g: (g.project_id, g.group_id)))
+
+    def _delete(self, items: dict[str, InstanceConstraints] | dict[str, GroupConstraints],
+                req: ConstraintDelete) -> ConstraintDeleted:
+        """Idempotent, and silent about another project's item (as if absent)."""
+        old = items.get(req.id)
+        if old is None or (req.scope is not None and old.project_id != req.scope):
+            return ConstraintDeleted(removed=False)
+        del items[req.id]
+        self._writes += 1
+        return ConstraintDeleted(removed=True)
 
 
 def _check_scope(owner: str | None, scope: str | None, kind: str, item_id: str) -> None:
