@@ -47,7 +47,7 @@ async def running_worker(client: Client, settings: Settings, *, driver: CloudDri
             client,
             task_queue=task_queue or settings.task_queue,
             workflows=WORKFLOWS,
-            activities=[cloud.snapshot, cloud.disable_host, cloud.enable_host, cloud.migrate, cloud.wait_empty,
+            activities=[cloud.snapshot, cloud.disable_host, cloud.enable_host, cloud.migrate_step, cloud.wait_empty,
                         webhooks.deliver, subscribers.find, run_action_plugin],
             activity_executor=pool,
             max_concurrent_activities=threads,

@@ -14,7 +14,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from fenix.cloud.driver import CloudDriver, CloudError
-from fenix.models.cloud import CloudSnapshot, MigrationStatus, MigrationType, ServerStatus
+from fenix.models.cloud import CloudSnapshot, Migration, MigrationStatus, ServerStatus
 from fenix.models.cloud_ops import (
     HostRequest,
     HostResult,
@@ -85,57 +85,49 @@ class CloudActivities:
                 return HostResult(host=before, changed=False)
             return HostResult(host=self._driver.enable_host(req.host), changed=True)
 
-    @activity.defn(name="migrate_instance")
-    def migrate(self, req: MigrateRequest) -> MigrateResult:
-        """Move one server off `source_host` and follow the migration to its real end.
+    @activity.defn(name="migrate_step")
+    def migrate_step(self, req: MigrateRequest) -> MigrateResult:
+        """One step of a move: start it (or find it started), or look at how it is doing; never waits.
 
-        A retry (after a crash) first looks at where the server is and at its migration records, so a
-        migration is never started twice. Cancellation is shielded: an abort waits for the move to end.
+        The session waits between steps on a durable timer, not inside this activity: a long move then holds
+        no worker slot, an abort is seen at once, and the time-skipping test server skips the wait (a running
+        activity would pin its clock). Idempotent: a retry after a crash finds the move in flight or done, so a
+        migration is never started twice. `req.migration_id` is the record this move started; a failed record
+        raises MigrationFailed, an old failed record from an earlier round does not.
         """
-        started = time.monotonic()
-        with cloud_errors(), activity.shield_thread_cancel_exception():
+        with cloud_errors():
             server = self._driver.get_server(req.server_id)
-            already = self._in_flight(req)
             if server.host != req.source_host and server.status in SETTLED:
-                return MigrateResult(server_id=server.id, host=server.host, seconds=0.0)
+                return MigrateResult(server_id=server.id, host=server.host, done=True,
+                                     migration_id=req.migration_id)
             if server.status == ServerStatus.VERIFY_RESIZE:
-                self._driver.confirm_resize(server.id)
-                return MigrateResult(server_id=server.id, host=server.host, seconds=0.0)
-            if not already:
-                # Starting a move can take seconds on a real Nova (the driver waits for the record).
-                activity.heartbeat(f"starting {req.action.value} of {req.server_id}")
-                if req.action == InstanceAction.LIVE_MIGRATE:
-                    self._driver.live_migrate(server.id, req.target_host)
-                else:
-                    self._driver.cold_migrate(server.id, req.target_host)
-            return self._follow(req, started)
-
-    def _in_flight(self, req: MigrateRequest) -> bool:
-        migrations = self._driver.list_migrations(req.server_id)
-        return bool(migrations) and not migrations[-1].status.terminal \
-            and migrations[-1].status != MigrationStatus.FINISHED
-
-    def _follow(self, req: MigrateRequest, started: float) -> MigrateResult:
-        while True:
-            activity.heartbeat(f"following migration of {req.server_id}")
-            migrations = self._driver.list_migrations(req.server_id)
-            latest = migrations[-1] if migrations else None
-            server = self._driver.get_server(req.server_id)
-            if latest is not None and latest.status in FAILED_MIGRATION:
+                self._driver.confirm_resize(server.id)  # the move is done once confirmed (a next step sees it)
+                return MigrateResult(server_id=server.id, host=server.host, migration_id=req.migration_id)
+            latest = self._latest(req.server_id)
+            if req.migration_id is not None and latest is not None and latest.id == req.migration_id \
+                    and latest.status in FAILED_MIGRATION:
                 raise ApplicationError(
                     f"{latest.migration_type.value} of {req.server_id} from {req.source_host} to "
                     f"{latest.dest_host} failed; the server stayed on {server.host}",
                     type="MigrationFailed", non_retryable=True)
-            if server.status == ServerStatus.VERIFY_RESIZE:
-                self._driver.confirm_resize(server.id)
-                continue
-            if server.status in SETTLED and server.host != req.source_host \
-                    and (latest is None or latest.status.terminal
-                         or latest.migration_type == MigrationType.LIVE):
-                return MigrateResult(server_id=server.id, host=server.host,
-                                     seconds=round(time.monotonic() - started, 3),
-                                     migration_id=latest.id if latest else None)
-            time.sleep(self._poll_s)
+            if latest is not None and not latest.status.terminal and latest.status != MigrationStatus.FINISHED:
+                return MigrateResult(server_id=server.id, host=server.host, migration_id=latest.id)
+            if req.migration_id is not None and latest is not None and latest.id == req.migration_id:
+                # Ended well, but Nova has not yet moved the server (task_state still set): look again later.
+                return MigrateResult(server_id=server.id, host=server.host, migration_id=latest.id)
+            # Starting a move can take seconds on a real Nova (the driver waits for the record).
+            activity.heartbeat(f"starting {req.action.value} of {req.server_id}")
+            if req.action == InstanceAction.LIVE_MIGRATE:
+                self._driver.live_migrate(server.id, req.target_host)
+            else:
+                self._driver.cold_migrate(server.id, req.target_host)
+            started = self._latest(req.server_id)
+            return MigrateResult(server_id=server.id, host=server.host,
+                                 migration_id=started.id if started else req.migration_id)
+
+    def _latest(self, server_id: str) -> Migration | None:
+        migrations = self._driver.list_migrations(server_id)
+        return migrations[-1] if migrations else None
 
     @activity.defn(name="wait_host_empty")
     def wait_empty(self, req: WaitEmptyRequest) -> WaitEmptyResult:

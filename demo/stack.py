@@ -21,6 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from demo.vnfm import SampleVnfm, VnfmConfig, VnfmProject
 from fenix import tokens
+from fenix.cloud.clock import temporal_clock
 from fenix.cloud.simulated import SimSeed, SimulatedCloud
 from fenix.constants import session_workflow_id
 from fenix.models.session import SessionDetail
@@ -123,7 +124,7 @@ def stack_settings(tmp: Path, task_queue: str, **extra: Any) -> Settings:
     # Own task queue and registry: several stacks may share one Temporal server (one after another in a test).
     return Settings(data_dir=tmp, task_queue=task_queue, registry_workflow_id=f"subscriptions-{task_queue}",
                     constraints_workflow_id=f"constraints-{task_queue}",
-                    sim_db=tmp / "cloud.sqlite", **extra)
+                    sim_db=tmp / "cloud.sqlite", **{"cloud_poll_s": 0.05, **extra})
 
 
 def worker_env(settings: Settings, temporal_address: str, *, sim_time_scale: float) -> dict[str, str]:
@@ -149,7 +150,7 @@ async def stack(env: WorkflowEnvironment, tmp: Path, seed: SimSeed, projects: li
     api_port, vnfm_port = free_port(), free_port()
     settings = stack_settings(tmp, task_queue or f"tq-{uuid.uuid4()}", api_port=api_port,
                               webhook_timeout_s=webhook_timeout_s, tokens_file=tokens_file)
-    cloud = SimulatedCloud(settings.sim_db_path, time_scale=time_scale)
+    cloud = SimulatedCloud(settings.sim_db_path, time_scale=time_scale, clock=temporal_clock)
     cloud.seed(seed)
     admin_token = tokens.ensure_admin(settings.tokens_path, settings.admin_project_id).admin()
     assert admin_token is not None

@@ -19,7 +19,6 @@ with workflow.unsafe.imports_passed_through():
     from fenix.models.cloud_ops import (
         HostRequest,
         MigrateRequest,
-        MigrateResult,
         SnapshotRequest,
         WaitEmptyRequest,
     )
@@ -35,7 +34,8 @@ with workflow.unsafe.imports_passed_through():
     from fenix.models.plugin import PluginRunRequest, PluginRunResult
     from fenix.models.session import ActionSpec, ActionType, HostPhase, InstanceAction, PluginRunRecord
     from workflows.cancel import raise_if_cancelled
-    from workflows.options import CLOUD_CALL, MIGRATION, PLUGIN
+    from workflows.moves import follow_move
+    from workflows.options import CLOUD_CALL, PLUGIN
     from workflows.outbox import Outbox
     from workflows.placement import choose_target
 
@@ -138,6 +138,7 @@ class HostMaintenanceWorkflow:
         "no host has room" is Fenix's own placement answer and will not change by waiting.
         """
         refused = False
+        retry = self._inp.move_retry
         for attempt in (action, InstanceAction.MIGRATE if action == InstanceAction.LIVE_MIGRATE
                         else InstanceAction.LIVE_MIGRATE):
             snap = await self._snapshot()
@@ -151,10 +152,9 @@ class HostMaintenanceWorkflow:
                 outcome.error = f"no host has room for {iid} ({server.vcpus} vCPU, {server.memory_mb} MB)"
                 break
             try:
-                res: MigrateResult = await workflow.execute_activity_method(
-                    CloudActivities.migrate,
-                    MigrateRequest(server_id=iid, source_host=self._inp.host, target_host=target,
-                                   action=attempt), **MIGRATION)
+                began = workflow.now()
+                res = await follow_move(MigrateRequest(server_id=iid, source_host=self._inp.host,
+                                                       target_host=target, action=attempt), retry.poll_s)
             except ActivityError as err:
                 outcome.error = str(err.cause or err)
                 refused = True
@@ -162,7 +162,8 @@ class HostMaintenanceWorkflow:
                     break
                 outcome.fallback = f"{action.value} failed ({outcome.error}); retried as the other move"
                 continue
-            outcome.action, outcome.done, outcome.host, outcome.seconds = attempt, True, res.host, res.seconds
+            outcome.action, outcome.done, outcome.host = attempt, True, res.host
+            outcome.seconds = (workflow.now() - began).total_seconds()
             outcome.error = None
             self._instance_notice(project, iid, INSTANCE_ACTION_DONE, {})
             break

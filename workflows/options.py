@@ -20,17 +20,15 @@ CLOUD_CALL: ActivityConfig = {
                                 non_retryable_error_types=NON_RETRYABLE),
 }
 
-# A migration is followed to its real end inside the activity (heartbeat every poll); heartbeats let a
-# crashed worker be noticed in 30 s instead of after the whole start-to-close timeout (30 s, not less: starting
-# a move on a real Nova may block ~15 s while the driver waits for its migration record), and the retry resumes
-# following the same migration (the activity is idempotent). An abort waits for the migration in
-# flight to end: a half-followed cold migration would leave the server in VERIFY_RESIZE.
-MIGRATION: ActivityConfig = {
-    "start_to_close_timeout": timedelta(minutes=60),
-    "cancellation_type": ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+# One step of a migration (start it, or look at it); the wait between steps is a durable timer in the workflow.
+# 2 min: starting a move on a real Nova may block ~15 s while the driver waits for its migration record. The
+# heartbeat before the start lets a crashed worker be noticed in 30 s. Retried like a cloud call: the step is
+# idempotent (a retry finds the move in flight or done).
+MIGRATION_STEP: ActivityConfig = {
+    "start_to_close_timeout": timedelta(minutes=2),
     "heartbeat_timeout": timedelta(seconds=30),
-    "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=2.0,
-                                maximum_interval=timedelta(seconds=60), maximum_attempts=5,
+    "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                                maximum_interval=timedelta(seconds=30), maximum_attempts=20,
                                 non_retryable_error_types=NON_RETRYABLE),
 }
 

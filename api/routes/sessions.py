@@ -20,7 +20,8 @@ from fenix.constants import (
     session_id_from_workflow_id,
     session_workflow_id,
 )
-from fenix.models.session import SessionDetail, SessionInput, SessionState
+from fenix.models.session import MoveRetry, SessionDetail, SessionInput, SessionState
+from fenix.settings import Settings
 from workflows.catalog import SESSION_WORKFLOWS
 
 router = APIRouter(prefix="/maintenance", tags=["maintenance"])
@@ -35,7 +36,7 @@ async def create_session(body: SessionCreate, admin: AdminDep, client: ClientDep
     inp = SessionInput(session_id=session_id, workflow=body.workflow, hosts=body.hosts,
                        maintenance_at=body.maintenance_at, metadata=body.metadata, actions=body.actions,
                        windows=body.reply_windows, default_action=body.default_action,
-                       max_scale_in_rounds=body.max_scale_in_rounds, move_retry=body.move_retry,
+                       max_scale_in_rounds=body.max_scale_in_rounds, move_retry=_move_retry(body.move_retry, settings),
                        api_url=settings.api_url,
                        admin_project_id=settings.admin_project_id, requested_by=admin.name)
     workflow_cls = SESSION_WORKFLOWS[body.workflow]
@@ -91,3 +92,10 @@ async def delete_session(session_id: str, _: AdminDep, client: ClientDep, settin
 async def session_detail(session_id: str, _: AdminDep, client: ClientDep) -> SessionDetail:
     """Hosts, projects, instances, actions, plug-in runs, the history of notices and replies, the reason."""
     return await views.detail(client, session_id)
+
+
+def _move_retry(asked: MoveRetry, settings: Settings) -> MoveRetry:
+    """The operator's cloud poll interval unless the request names its own."""
+    if "poll_s" in asked.model_fields_set:
+        return asked
+    return asked.model_copy(update={"poll_s": settings.cloud_poll_s})

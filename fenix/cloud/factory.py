@@ -8,10 +8,11 @@ from fenix.settings import Settings
 
 def make_driver(settings: Settings) -> CloudDriver:
     if settings.cloud_driver == "simulated":
+        from fenix.cloud.clock import temporal_clock
         from fenix.cloud.simulated import SimulatedCloud
 
         settings.sim_db_path.parent.mkdir(parents=True, exist_ok=True)
-        return SimulatedCloud(settings.sim_db_path, time_scale=settings.sim_time_scale)
+        return SimulatedCloud(settings.sim_db_path, time_scale=settings.sim_time_scale, clock=temporal_clock)
     if settings.cloud_driver == "openstack":
         from fenix.cloud.openstack import OpenStackCloud
 

@@ -27,12 +27,13 @@ class MigrateRequest(BaseModel):
     source_host: str
     target_host: str | None
     action: InstanceAction  # MIGRATE or LIVE_MIGRATE
+    migration_id: str | None = None  # the record this move started (None: start one unless one is in flight)
 
 
 class MigrateResult(BaseModel):
     server_id: str
     host: str | None
-    seconds: float
+    done: bool = False  # off the source host and settled; otherwise look again after a while
     migration_id: str | None = None
 
 

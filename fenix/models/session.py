@@ -74,6 +74,7 @@ class MoveRetry(BaseModel):
 
     window_s: float = Field(180, ge=0, le=3600)  # 0: no retry, fail after the fallback move
     interval_s: float = Field(30, gt=0, le=600)
+    poll_s: float = Field(2, gt=0, le=60)  # how often a running move is looked at (a durable timer)
 
 
 class ReplyWindows(BaseModel):

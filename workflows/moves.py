@@ -1,0 +1,46 @@
+"""Following one migration from the workflow: short idempotent steps with durable timers in between.
+
+Shared by the host workflow (`default`) and the `vnf` session, which paces moves itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.cloud import CloudActivities
+    from fenix.models.cloud_ops import MigrateRequest, MigrateResult
+    from workflows.options import MIGRATION_STEP
+
+# A move that has not ended after this long is reported as failed (Nova's own live-migration timeouts are
+# shorter); the session then falls back or fails instead of waiting for ever.
+MOVE_TIMEOUT = timedelta(hours=2)
+
+
+async def follow_move(req: MigrateRequest, poll_s: float) -> MigrateResult:
+    """Start the move (or find it started) and look again every `poll_s` until the server is settled elsewhere.
+
+    An abort that lands while the move runs does not stop here: the move is followed to its end first (a cold
+    migration must be confirmed, or the server would stay in VERIFY_RESIZE), then the cancel goes on.
+    """
+    give_up = workflow.now() + MOVE_TIMEOUT
+    res: MigrateResult = await workflow.execute_activity_method(CloudActivities.migrate_step, req, **MIGRATION_STEP)
+    cancelled: asyncio.CancelledError | None = None
+    while not res.done:
+        if workflow.now() >= give_up:
+            raise ApplicationError(f"move of {req.server_id} off {req.source_host} did not end within "
+                                   f"{MOVE_TIMEOUT}", type="MigrationFailed", non_retryable=True)
+        try:
+            await workflow.sleep(poll_s)
+        except asyncio.CancelledError as err:
+            cancelled = err  # finish following this move, then let the cancel through
+        res = await workflow.execute_activity_method(
+            CloudActivities.migrate_step, req.model_copy(update={"migration_id": res.migration_id}),
+            **MIGRATION_STEP)
+    if cancelled is not None:
+        raise cancelled
+    return res
