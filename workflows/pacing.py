@@ -311,10 +311,8 @@ class Pacer:
         pending = [h for h, s in self.hosts.items() if s == HostStep.PENDING]
         while pending and len(self.in_progress()) < self.max_parallel:
             empty = sorted(h for h in pending if not self.on_host(h))
-            if empty:
-                choice = empty[0]
-            else:
-                choice = None
+            choice: str | None = empty[0] if empty else None
+            if choice is None:
                 ranked = self._rank(pending, now)
                 for h in ranked:  # the most urgent host whose instances move only once
                     if self._placeable(h, double_moves=False):
