@@ -17,6 +17,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.cloud import CloudActivities
+from activities.constraints import ConstraintActivities
 from activities.notify import WebhookActivities
 from activities.plugins import run_action_plugin
 from activities.subscriptions import SubscriberActivities
@@ -41,6 +42,7 @@ async def running_worker(client: Client, settings: Settings, *, driver: CloudDri
     cloud = CloudActivities(driver or make_driver(settings), poll_s=settings.cloud_poll_s if poll_s is None else poll_s)
     webhooks = WebhookActivities(timeout_s=settings.webhook_timeout_s)
     subscribers = SubscriberActivities(client, settings.registry_workflow_id)
+    constraints = ConstraintActivities(client, settings.constraints_workflow_id)
     threads = settings.worker_max_concurrent_activities
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fenix-activity") as pool:
         worker = Worker(
@@ -48,6 +50,7 @@ async def running_worker(client: Client, settings: Settings, *, driver: CloudDri
             task_queue=task_queue or settings.task_queue,
             workflows=WORKFLOWS,
             activities=[cloud.snapshot, cloud.disable_host, cloud.enable_host, cloud.migrate_step, cloud.wait_empty,
+                        cloud.estimates, cloud.evict, constraints.read,
                         webhooks.deliver, subscribers.find, run_action_plugin],
             activity_executor=pool,
             max_concurrent_activities=threads,

@@ -13,9 +13,12 @@ from contextlib import contextmanager
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from fenix.cloud.driver import CloudDriver, CloudError
+from fenix.cloud.driver import CloudDriver, CloudError, NotFound
 from fenix.models.cloud import CloudSnapshot, Migration, MigrationStatus, ServerStatus
 from fenix.models.cloud_ops import (
+    EstimatesRequest,
+    EvictRequest,
+    EvictResult,
     HostRequest,
     HostResult,
     MigrateRequest,
@@ -24,6 +27,7 @@ from fenix.models.cloud_ops import (
     WaitEmptyRequest,
     WaitEmptyResult,
 )
+from fenix.models.plan import MoveEstimates
 from fenix.models.session import InstanceAction
 
 FAILED_MIGRATION = {MigrationStatus.ERROR, MigrationStatus.FAILED}
@@ -128,6 +132,22 @@ class CloudActivities:
     def _latest(self, server_id: str) -> Migration | None:
         migrations = self._driver.list_migrations(server_id)
         return migrations[-1] if migrations else None
+
+    @activity.defn(name="move_estimates")
+    def estimates(self, _: EstimatesRequest) -> MoveEstimates:
+        return self._driver.move_estimates()
+
+    @activity.defn(name="evict_instance")
+    def evict(self, req: EvictRequest) -> EvictResult:
+        """Delete a server whose constraints allow EVICTION (its owner scales back out later). Idempotent."""
+        with cloud_errors():
+            try:
+                self._driver.get_server(req.server_id)
+            except NotFound:
+                return EvictResult(server_id=req.server_id, deleted=False)
+            activity.heartbeat(f"deleting {req.server_id}")
+            self._driver.delete_server(req.server_id)
+            return EvictResult(server_id=req.server_id, deleted=True)
 
     @activity.defn(name="wait_host_empty")
     def wait_empty(self, req: WaitEmptyRequest) -> WaitEmptyResult:

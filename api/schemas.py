@@ -55,6 +55,9 @@ class SessionCreate(BaseModel):
     max_scale_in_rounds: int = Field(3, ge=0, le=20)
     move_retry: MoveRetry = Field(default_factory=MoveRetry,
                                   description="how long a refused or failed move is tried again")
+    max_parallel_hosts: int = Field(4, ge=1, le=1000, description="vnf: most hosts emptied and maintained at once")
+    warn_ahead: bool = Field(True, description="vnf: warn instances of the hosts likely to start next, so their "
+                                               "lead time runs while the current hosts are emptied")
 
     @field_validator("maintenance_at", mode="before")
     @classmethod

@@ -170,6 +170,7 @@ async def stack(env: WorkflowEnvironment, tmp: Path, seed: SimSeed, projects: li
                    time_skipping=env.supports_time_skipping and skip_time)
         for pid in (subscribe if subscribe is not None else [p.project_id for p in projects]):
             await st.subscribe(pid, fmt)
+        await vnfm.register_constraints()
         try:
             yield st
         finally:

@@ -31,6 +31,21 @@ from fenix.models.session import InstanceAction
 log = logging.getLogger("fenix.demo.vnfm")
 
 
+class ConstraintProfile(BaseModel):
+    """How a constraints-registering VNFM (the `vnf` workflow's kind) describes its instances.
+
+    The HA pair's server group becomes an anti-affinity instance group impacted one member at a time; every other
+    instance joins one scale-out group of the project.
+    """
+
+    lead_time: int = 20
+    max_interruption_time: int = 120
+    recovery_time: int = 10
+    ha_recovery_time: int = 30
+    max_impacted_members: int = 2  # of the scale-out group
+    max_instances_per_host: int = 0
+
+
 class VnfmProject(BaseModel):
     project_id: str
     token: str
@@ -42,6 +57,7 @@ class VnfmProject(BaseModel):
     flavor_vcpus: int = 1
     flavor_memory_mb: int = 1024
     server_prefix: str = "app"
+    constraints: ConstraintProfile | None = None  # register instance and group constraints before the session
 
 
 class VnfmConfig(BaseModel):
@@ -73,6 +89,7 @@ class VnfmState(BaseModel):
     active: dict[str, str] = Field(default_factory=dict)  # project -> active HA instance
     original_count: dict[str, int] = Field(default_factory=dict)
     errors: list[str] = Field(default_factory=list)
+    registered: dict[str, int] = Field(default_factory=dict)  # project -> instances whose constraints it PUT
 
 
 class SampleVnfm:
@@ -138,6 +155,7 @@ class SampleVnfm:
             await self._switch_over(project, ids)
             if isinstance(listed, list) and len(listed) == 1:
                 reply["instance_action"] = project.action.value
+                reply["instance_ids"] = listed  # names the instance: several may be waiting at once (vnf)
             else:
                 reply["instance_actions"] = dict.fromkeys(ids, project.action.value)
             if project.action == InstanceAction.OWN_ACTION:
@@ -155,6 +173,40 @@ class SampleVnfm:
         event.reply_status = resp.status_code
         if resp.status_code >= 400:
             self.state.errors.append(f"reply {reply['state']} got {resp.status_code}: {resp.text}")
+
+    async def register_constraints(self) -> None:
+        """PUT /v1/instance_group and /v1/instance for every project that has a constraint profile."""
+        for project in self.projects.values():
+            prof = project.constraints
+            if prof is None:
+                continue
+            servers = await asyncio.to_thread(self.cloud.list_servers, project_id=project.project_id)
+            groups = await asyncio.to_thread(self.cloud.list_server_groups, project_id=project.project_id)
+            ha = next((g for g in groups if g.name == project.ha_group), None)
+            scale_group = f"{project.project_id}-scale"
+            bodies = [(scale_group, {"project_id": project.project_id, "group_name": scale_group,
+                                     "anti_affinity_group": False,
+                                     "max_instances_per_host": prof.max_instances_per_host,
+                                     "max_impacted_members": prof.max_impacted_members,
+                                     "recovery_time": prof.recovery_time})]
+            if ha is not None:  # Fenix's advice: the instance group's id and name are those of the server group
+                bodies.append((ha.id, {"project_id": project.project_id, "group_name": ha.name,
+                                       "anti_affinity_group": True, "max_instances_per_host": 1,
+                                       "max_impacted_members": 1, "recovery_time": prof.ha_recovery_time}))
+            for gid, body in bodies:
+                resp = await self._http.put(f"{self.config.api_url}/instance_group/{gid}", json=body,
+                                            headers=self._auth(project))
+                resp.raise_for_status()
+            for server in servers:
+                group = ha.id if ha is not None and server.server_group_id == ha.id else scale_group
+                resp = await self._http.put(f"{self.config.api_url}/instance/{server.id}", headers=self._auth(project),
+                                            json={"project_id": project.project_id, "group_id": group,
+                                                  "instance_name": server.name,
+                                                  "max_interruption_time": prof.max_interruption_time,
+                                                  "migration_type": project.action.value,
+                                                  "lead_time": prof.lead_time})
+                resp.raise_for_status()
+            self.state.registered[project.project_id] = len(servers)
 
     def _auth(self, project: VnfmProject) -> dict[str, str]:
         return {"X-Auth-Token": project.token}

@@ -4,4 +4,4 @@ from __future__ import annotations
 
 from workflows.session import MaintenanceSessionWorkflow
 
-SESSION_WORKFLOWS = {"default": MaintenanceSessionWorkflow}
+SESSION_WORKFLOWS = {"default": MaintenanceSessionWorkflow, "vnf": MaintenanceSessionWorkflow}

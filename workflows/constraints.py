@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         InstanceConstraintsList,
         InstancePut,
     )
+    from fenix.models.plan import ConstraintsRead, ConstraintsView
 
 MAX_INSTANCES_PER_PROJECT = 2000
 MAX_GROUPS_PER_PROJECT = 200
@@ -47,6 +48,7 @@ class ConstraintsRegistryWorkflow:
         self._instances = {i.instance_id: i for i in state.instances}
         self._groups = {g.group_id: g for g in state.groups}
         self._writes = 0
+        self._revision = state.revision
 
     @workflow.run
     async def run(self, state: ConstraintsState) -> None:
@@ -56,7 +58,20 @@ class ConstraintsRegistryWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(ConstraintsState(instances=list(self._instances.values()),
                                                   groups=list(self._groups.values()),
-                                                  continue_as_new_after=limit))
+                                                  revision=self._revision, continue_as_new_after=limit))
+
+    @workflow.query(name="view")
+    def view(self, req: ConstraintsRead) -> ConstraintsView:
+        """What a session needs: every item of the named projects, unless its copy is still current."""
+        if req.known_revision == self._revision:
+            return ConstraintsView(revision=self._revision, changed=False)
+        wanted = set(req.project_ids)
+        return ConstraintsView(
+            revision=self._revision,
+            instances=sorted((i for i in self._instances.values() if not wanted or i.project_id in wanted),
+                             key=lambda i: i.instance_id),
+            groups=sorted((g for g in self._groups.values() if not wanted or g.project_id in wanted),
+                          key=lambda g: g.group_id))
 
     # --- instances ---
 
@@ -64,6 +79,7 @@ class ConstraintsRegistryWorkflow:
     def put_instance(self, req: InstancePut) -> InstanceConstraints:
         self._instances[req.item.instance_id] = req.item
         self._writes += 1
+        self._revision += 1
         return req.item
 
     @put_instance.validator
@@ -101,6 +117,7 @@ class ConstraintsRegistryWorkflow:
     def put_group(self, req: GroupPut) -> GroupConstraints:
         self._groups[req.item.group_id] = req.item
         self._writes += 1
+        self._revision += 1
         return req.item
 
     @put_group.validator
@@ -138,6 +155,7 @@ class ConstraintsRegistryWorkflow:
             return ConstraintDeleted(removed=False)
         del items[req.id]
         self._writes += 1
+        self._revision += 1
         return ConstraintDeleted(removed=True)
 
 

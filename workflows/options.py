@@ -53,8 +53,8 @@ WEBHOOK: ActivityConfig = {
                                 non_retryable_error_types=NON_RETRYABLE),
 }
 
-# Looking up who subscribed: a query to the registry workflow.
-SUBSCRIBERS: ActivityConfig = {
+# A query to a registry workflow (who subscribed; the constraints a session needs).
+REGISTRY_QUERY: ActivityConfig = {
     "start_to_close_timeout": timedelta(seconds=30),
     "retry_policy": RetryPolicy(maximum_attempts=10, maximum_interval=timedelta(seconds=10)),
 }

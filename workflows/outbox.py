@@ -20,7 +20,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from fenix.models.notification import EVENT_HOST, Delivery, NoticeEnvelope, Subscription
     from fenix.models.subscription import SubscriptionFilter, SubscriptionList
-    from workflows.options import SUBSCRIBERS, WEBHOOK
+    from workflows.options import REGISTRY_QUERY, WEBHOOK
 
 
 @dataclass
@@ -55,7 +55,7 @@ class Outbox:
         query = (SubscriptionFilter(event_type=EVENT_HOST) if envelope.project_id is None
                  else SubscriptionFilter(project_id=envelope.project_id, event_type=envelope.event_type))
         subs: SubscriptionList = await workflow.execute_activity(
-            "find_subscribers", query, result_type=SubscriptionList, **SUBSCRIBERS)
+            "find_subscribers", query, result_type=SubscriptionList, **REGISTRY_QUERY)
         results = await asyncio.gather(*(self._deliver_one(sub, envelope) for sub in subs.subscriptions))
         return Outcome(subscribers=len(subs.subscriptions), delivered=sum(results))
 

@@ -139,9 +139,11 @@ class Pacer:
 
     def __init__(self, snapshot: CloudSnapshot, session_hosts: list[str], *, instances: Iterable[InstanceConstraints],
                  groups: Iterable[GroupConstraints], default_action: InstanceAction, max_parallel_hosts: int,
-                 estimates: MoveEstimates | None = None, default_fields: InstanceFields | None = None) -> None:
+                 estimates: MoveEstimates | None = None, default_fields: InstanceFields | None = None,
+                 warn_ahead: bool = True) -> None:
         self.est = estimates or MoveEstimates()
         self.max_parallel = max(1, max_parallel_hosts)
+        self.warn_ahead = warn_ahead  # False: warn only when a host starts (Fenix's way; the benchmark's baseline)
         self.default_action = default_action
         self._defaults = default_fields or InstanceFields()
         self.hosts: dict[str, HostStep] = dict.fromkeys(session_hosts, HostStep.PENDING)
@@ -378,7 +380,7 @@ class Pacer:
         candidates = [i for h in draining for i in self.on_host(h) if i.step == Step.PENDING]
         candidates.sort(key=lambda i: (-(self._chain(i.group) if i.group else 0.0), draining.index(i.host), i.id))
         pending = [h for h, s in self.hosts.items() if s == HostStep.PENDING]
-        ahead = self._rank(pending, now)[: self.max_parallel]
+        ahead = self._rank(pending, now)[: self.max_parallel] if self.warn_ahead else []
         early = [i for h in ahead for i in self.on_host(h) if i.step == Step.PENDING]
         early.sort(key=lambda i: (ahead.index(i.host), i.id))
         blocked = {i.group for i in candidates if i.group is not None}

@@ -47,16 +47,14 @@ with workflow.unsafe.imports_passed_through():
         SessionStatus,
     )
     from workflows.cancel import raise_if_cancelled
+    from workflows.errors import SessionFailed
     from workflows.host import HostMaintenanceWorkflow
     from workflows.options import CLEANUP, CLOUD_CALL, PLUGIN
     from workflows.outbox import Outbox, Outcome
     from workflows.placement import capacity_shortfall, host_to_empty
+    from workflows.vnf import PER_INSTANCE, VnfFlow
 
 S = SessionState
-
-
-class SessionFailed(Exception):
-    """A business failure that ends the session cleanly (NACK, capacity, host that cannot be emptied)."""
 
 
 class ReplyRejected(ApplicationError):
@@ -82,6 +80,9 @@ class MaintenanceSessionWorkflow:
                                 maintenance_at=inp.maintenance_at, metadata=inp.metadata)
         self._replies: dict[str, ProjectReply] = {}
         self._outbox = Outbox(self._delivery_failed)
+        # `"workflow": "vnf"`: the constraint-driven flow runs in this same workflow (one type for the API, the
+        # host guard and the Web UI); it shares the project conversation, the cleanup and the host children.
+        self._vnf = VnfFlow(self) if inp.workflow == "vnf" else None
 
     # --- main flow --------------------------------------------------------------------------------------
     @workflow.run
@@ -105,7 +106,8 @@ class MaintenanceSessionWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._d
 
-    async def _flow(self) -> None:
+    async def _start(self) -> tuple[CloudSnapshot, list[str]]:
+        """The first look at the cloud: the session's hosts (all of them, enabled) and their instances."""
         inp = self._inp
         snap = await self._snapshot(inp.hosts)
         targets = sorted(inp.hosts) if inp.hosts else sorted(h.name for h in snap.hosts)
@@ -119,6 +121,14 @@ class MaintenanceSessionWorkflow:
         self._track_instances(snap)
         self._log("info", f"session over {len(targets)} host(s), {len(self._d.instances)} instance(s) of "
                           f"{len(self._d.projects)} project(s)")
+        return snap, targets
+
+    async def _flow(self) -> None:
+        if self._vnf is not None:
+            await self._vnf.run()
+            return
+        inp = self._inp
+        await self._start()
 
         self._set_state(S.MAINTENANCE, "telling projects about the planned maintenance")
         await self._ask(S.MAINTENANCE, [p.project_id for p in self._d.projects], inp.windows.maintenance,
@@ -316,6 +326,12 @@ class MaintenanceSessionWorkflow:
             now = f"the session is waiting for your reply to {p.state}" if p.awaiting else \
                 "the session is not waiting for a reply from you"
             raise ReplyRejected(f"stale reply {reply.state}: {now}", "StaleReply")
+        if self._vnf is not None and asked in {s.value for s in PER_INSTANCE}:
+            why = self._vnf.check(reply, asked)
+            if why is not None:
+                kind = "StaleReply" if "not waiting" in why else "InvalidReply"
+                raise ReplyRejected(f"{reply.state}: {why}", kind)
+            return
         actions = dict(reply.instance_actions)
         unknown = sorted(set(actions) - set(p.asked_instances))
         if unknown:
@@ -329,6 +345,12 @@ class MaintenanceSessionWorkflow:
                                 "InvalidReply")
 
     def _accept(self, reply: ProjectReply) -> None:
+        if self._vnf is not None and reply.replied_state in {s.value for s in PER_INSTANCE}:
+            self._log("reply", reply.state + (f" instance_action={reply.instance_action.value}"
+                                              if reply.instance_action else ""), project_id=reply.project_id,
+                      state=reply.state)
+            self._vnf.accept(reply)
+            return
         p = self._d.project(reply.project_id)
         p.awaiting, p.state = False, reply.state
         self._replies[reply.project_id] = reply

@@ -37,6 +37,7 @@ async def create_session(body: SessionCreate, admin: AdminDep, client: ClientDep
                        maintenance_at=body.maintenance_at, metadata=body.metadata, actions=body.actions,
                        windows=body.reply_windows, default_action=body.default_action,
                        max_scale_in_rounds=body.max_scale_in_rounds, move_retry=_move_retry(body.move_retry, settings),
+                       max_parallel_hosts=body.max_parallel_hosts, warn_ahead=body.warn_ahead,
                        api_url=settings.api_url,
                        admin_project_id=settings.admin_project_id, requested_by=admin.name)
     workflow_cls = SESSION_WORKFLOWS[body.workflow]

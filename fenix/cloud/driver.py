@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from fenix.models.cloud import ComputeHost, Migration, Server, ServerGroup
+from fenix.models.plan import MoveEstimates
 
 
 class CloudError(Exception):
@@ -77,6 +78,10 @@ class CloudDriver(Protocol):
     def create_server(self, *, project_id: str, name: str, vcpus: int, memory_mb: int,
                       server_group_id: str | None = None) -> Server:
         """Schedule and boot a server (raises Rejected: no valid host)."""
+        ...
+
+    def move_estimates(self) -> MoveEstimates:
+        """Expected move durations on this cloud, for pacing and plan previews."""
         ...
 
     def delete_server(self, server_id: str) -> None:

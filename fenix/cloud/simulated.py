@@ -45,6 +45,7 @@ from fenix.models.cloud import (
     ServerGroup,
     ServerStatus,
 )
+from fenix.models.plan import MoveEstimates
 
 __all__ = [
     "FAULT_KINDS",
@@ -528,6 +529,13 @@ class SimulatedCloud:
         """Forget every injected fault that has not fired yet."""
         with self._tx() as tx:
             tx.db.execute("DELETE FROM faults")
+
+    def move_estimates(self) -> MoveEstimates:
+        """Exactly this simulation's durations."""
+        k = self.time_scale
+        return MoveEstimates(live_base_s=self.live_base_s * k, live_mb_per_s=self.live_mb_per_s / k if k else 1e12,
+                             cold_base_s=self.cold_base_s * k, cold_mb_per_s=self.cold_mb_per_s / k if k else 1e12,
+                             live_downtime_s=0.5 * k)
 
     def migration_duration_s(self, migration_type: MigrationType, memory_mb: int) -> float:
         """How long a migration of a server with ``memory_mb`` of RAM takes in this simulation."""

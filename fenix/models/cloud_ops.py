@@ -37,6 +37,19 @@ class MigrateResult(BaseModel):
     migration_id: str | None = None
 
 
+class EstimatesRequest(BaseModel):
+    """No fields: the cloud's own move estimates."""
+
+
+class EvictRequest(BaseModel):
+    server_id: str
+
+
+class EvictResult(BaseModel):
+    server_id: str
+    deleted: bool  # False: it was already gone
+
+
 class WaitEmptyRequest(BaseModel):
     host: str
     timeout_s: float

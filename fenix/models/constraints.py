@@ -98,5 +98,6 @@ class ConstraintsState(BaseModel):
 
     instances: list[InstanceConstraints] = Field(default_factory=list)
     groups: list[GroupConstraints] = Field(default_factory=list)
+    revision: int = 0  # bumped by every write; sessions re-read only when it changed
     # Continue as new after this many writes in one run (None: only when Temporal suggests it). Tests force it low.
     continue_as_new_after: int | None = Field(None, ge=1)

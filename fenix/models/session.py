@@ -105,6 +105,10 @@ class SessionInput(BaseModel):
     default_action: InstanceAction = InstanceAction.LIVE_MIGRATE
     max_scale_in_rounds: int = 3
     move_retry: MoveRetry = Field(default_factory=MoveRetry)
+    # `vnf` only: hosts emptied and maintained at once (an upper bound; capacity and constraints decide below it),
+    # and whether instances of the hosts likely to start next are warned ahead so their lead time runs meanwhile.
+    max_parallel_hosts: int = Field(4, ge=1, le=1000)
+    warn_ahead: bool = True
     api_url: str = "http://127.0.0.1:12347/v1"  # public base for reply_url and instance_ids links
     admin_project_id: str = "admin"
     requested_by: str = ""
@@ -125,6 +129,7 @@ class HostRecord(BaseModel):
     phase: HostPhase = HostPhase.PENDING
     disabled_by_session: bool = False
     maintained: bool = False
+    held_by: list[str] = Field(default_factory=list)  # `vnf`: what keeps this host from its next step, now
 
 
 class ProjectRecord(BaseModel):
@@ -147,6 +152,13 @@ class InstanceRecord(BaseModel):
     action_source: str | None = None  # "reply" or "default"
     action_done: bool = False
     error: str | None = None
+    # `vnf` only: the instance's own conversation and pacing.
+    group_id: str | None = None
+    notified_at: datetime | None = None
+    actions_at: datetime | None = None
+    action_started_at: datetime | None = None
+    action_done_at: datetime | None = None
+    target: str | None = None
 
 
 class HistoryEntry(BaseModel):

@@ -1,0 +1,386 @@
+"""The `vnf` session flow: constraint-driven, per-instance, several hosts at once.
+
+Runs inside the session workflow (same workflow type, id, queries and reply Update; `"workflow": "vnf"` picks
+it), so the API, the host guard and the Web UI treat both flows alike. The session's helpers do the talking
+(MAINTENANCE, SCALE_IN and MAINTENANCE_COMPLETE notices), the disabling and the host child workflows; this module
+adds the per-instance conversation (PREPARE/PLANNED_MAINTENANCE with one instance id, `actions_at` from the
+instance's lead time), and runs the pure planner (workflows/pacing.py) as an event loop: decide, start what was
+decided as concurrent tasks, sleep until something happens (a reply, a move ending, a host maintained) or the
+planner's next deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.cloud import CloudActivities
+    from fenix.models.cloud_ops import EstimatesRequest, EvictRequest, MigrateRequest, WaitEmptyRequest
+    from fenix.models.notification import (
+        EVENT_PROJECT,
+        INSTANCE_ACTION_DONE,
+        INSTANCE_ACTION_FAILED,
+        ProjectNotice,
+        fenix_time,
+    )
+    from fenix.models.plan import ConstraintsRead, ConstraintsView, MoveEstimates
+    from fenix.models.reply import ProjectReply
+    from fenix.models.session import ActionType, HostPhase, InstanceAction, ProjectRecord, SessionState
+    from workflows.cancel import raise_if_cancelled
+    from workflows.errors import SessionFailed
+    from workflows.moves import follow_move
+    from workflows.options import CLOUD_CALL, MIGRATION_STEP, REGISTRY_QUERY
+    from workflows.pacing import Act, Decision, Notify, Pacer, Step, allowed_actions
+
+if TYPE_CHECKING:
+    from workflows.session import MaintenanceSessionWorkflow
+
+S = SessionState
+PER_INSTANCE = (S.PREPARE_MAINTENANCE, S.PLANNED_MAINTENANCE)
+MOVES = (InstanceAction.MIGRATE, InstanceAction.LIVE_MIGRATE)
+# How often the flow re-reads the cloud and the constraints while it runs; changes in between (a VNFM scaling,
+# a new PUT /v1/instance) are picked up at the next read. Reading after every event would fill the history.
+REFRESH = timedelta(seconds=30)
+OWN_ACTION_POLL = timedelta(seconds=10)
+IDLE_ROUNDS = 3  # rounds with nothing to do, nothing running and nothing to wait for: the session is stuck
+MAX_HOLDS_SHOWN = 12
+
+
+def _ts(at: datetime) -> float:
+    return at.timestamp()
+
+
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, tz=UTC)
+
+
+class VnfFlow:
+    def __init__(self, session: MaintenanceSessionWorkflow) -> None:
+        self.s = session
+        self.pacer: Pacer | None = None
+        self._awaiting: dict[str, tuple[str, S]] = {}  # instance -> (project, state asked), in notice order
+        self._dirty = False
+        self._error: BaseException | None = None
+        self._revision: int | None = None
+        self._first_failure: dict[str, datetime] = {}
+        self._last_refresh = datetime.min.replace(tzinfo=UTC)
+
+    # --- the flow --------------------------------------------------------------------------------------
+    async def run(self) -> None:
+        s, inp = self.s, self.s._inp
+        snap, targets = await s._start()
+        est: MoveEstimates = await workflow.execute_activity_method(CloudActivities.estimates, EstimatesRequest(),
+                                                                    **CLOUD_CALL)
+        view = await self._read_constraints()
+        self.pacer = Pacer(snap, targets, instances=view.instances, groups=view.groups,
+                           default_action=inp.default_action, max_parallel_hosts=inp.max_parallel_hosts,
+                           estimates=est, warn_ahead=inp.warn_ahead)
+        self._last_refresh = workflow.now()
+        missing = sorted({i.project_id for i in self.pacer.insts.values()
+                          if i.origin in targets and i.step == Step.PENDING and not i.registered})
+        if missing:
+            s._log("info", "instances without registered constraints get the defaults (lead_time 120 s, the "
+                           f"session's default action) in project(s) {', '.join(missing)}")
+
+        s._set_state(S.MAINTENANCE, "telling projects about the planned maintenance")
+        await s._ask(S.MAINTENANCE, [p.project_id for p in s._d.projects], inp.windows.maintenance,
+                     actions_at=inp.maintenance_at, metadata={"workflow": "vnf"})
+        wait = (inp.maintenance_at - workflow.now()).total_seconds()
+        if wait > 0:
+            s._current(f"waiting for the maintenance window at {fenix_time(inp.maintenance_at)} UTC")
+            await workflow.sleep(wait)
+        await s._run_global_plugins(ActionType.PRE)
+        await self._loop()
+        raise_if_cancelled()
+        await s._run_global_plugins(ActionType.POST)
+        s._set_state(S.MAINTENANCE_COMPLETE, "maintenance complete: projects may scale back out")
+        await s._ask(S.MAINTENANCE_COMPLETE, s._project_ids(), inp.windows.complete, nack_fails=False)
+        await s._outbox.drain()
+
+    async def _loop(self) -> None:
+        assert self.pacer is not None
+        pacer, s = self.pacer, self.s
+        tasks: list[asyncio.Task[None]] = []
+        scale_in_rounds = idle = 0
+        try:
+            while not pacer.done():
+                raise_if_cancelled()
+                if self._error is not None:
+                    raise self._error
+                if workflow.now() - self._last_refresh >= REFRESH or idle:
+                    await self._refresh()
+                now = _ts(workflow.now())
+                d = pacer.decide(now)
+                self._show(d)
+                if d.stuck:
+                    raise SessionFailed(d.stuck)
+                if d.scale_in is not None:
+                    if scale_in_rounds >= s._inp.max_scale_in_rounds:
+                        raise SessionFailed(f"not enough capacity to empty any host after {scale_in_rounds} "
+                                                 f"SCALE_IN round(s): short of {d.scale_in.vcpus} vCPU / "
+                                                 f"{d.scale_in.memory_mb} MB RAM")
+                    scale_in_rounds += 1
+                    await self._scale_in(d, scale_in_rounds)
+                    await self._refresh()
+                    continue
+                for host in d.start:
+                    await s._disable(host)
+                    s._d.host(host).phase = HostPhase.EVACUATING
+                for n in d.notify:
+                    self._warn(n)
+                tasks = [t for t in tasks if not t.done()]
+                tasks += [asyncio.create_task(self._act(a)) for a in d.act]
+                tasks += [asyncio.create_task(self._maintain(h)) for h in d.maintain]
+                busy = bool(d.start or d.notify or d.act or d.maintain)
+                idle = 0 if busy or tasks or d.wake_at is not None else idle + 1
+                if idle > IDLE_ROUNDS:
+                    raise SessionFailed("the session cannot go on: " + "; ".join(
+                        f"{h}: {', '.join(r)}" for h, r in sorted(d.holds.items()) if r))
+                if busy:
+                    continue
+                self._dirty = False
+                timeout = REFRESH.total_seconds()
+                if d.wake_at is not None:
+                    timeout = min(timeout, max(0.001, d.wake_at - now))
+                try:
+                    await workflow.wait_condition(lambda: self._dirty, timeout=timeout)
+                except TimeoutError:
+                    pass
+            await asyncio.gather(*tasks)
+        except BaseException:
+            # Moves in flight are followed to their end (a cold move must be confirmed); host children stop.
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+
+    # --- reading the world -----------------------------------------------------------------------------
+    async def _read_constraints(self) -> ConstraintsView:
+        req = ConstraintsRead(project_ids=[p.project_id for p in self.s._d.projects], known_revision=self._revision)
+        view: ConstraintsView = await workflow.execute_activity("read_constraints", req, result_type=ConstraintsView,
+                                                                **REGISTRY_QUERY)
+        self._revision = view.revision
+        return view
+
+    async def _refresh(self) -> None:
+        assert self.pacer is not None
+        snap = await self.s._snapshot([])
+        self.s._track_instances(snap)
+        self.pacer.refresh(snap)
+        view = await self._read_constraints()
+        if view.changed:
+            self.pacer.update_constraints(view.instances, view.groups)
+            self.s._log("info", f"constraints changed (revision {view.revision}); instances not yet warned follow "
+                                "the new ones")
+        self._last_refresh = workflow.now()
+
+    # --- per-instance conversation ---------------------------------------------------------------------
+    def _phase(self) -> S:
+        return S.PLANNED_MAINTENANCE if any(h.maintained for h in self.s._d.hosts) else S.PREPARE_MAINTENANCE
+
+    def _warn(self, n: Notify) -> None:
+        assert self.pacer is not None
+        s, inst = self.s, self.pacer.insts[n.instance_id]
+        state = self._phase()
+        if s._d.state != state:
+            s._set_state(state, f"warning instances ({state.value})")
+        record = s._d.instance(inst.id)
+        if record is not None:
+            record.group_id, record.notified_at, record.actions_at = inst.group, workflow.now(), _dt(n.actions_at)
+        self._awaiting[inst.id] = (inst.project_id, state)
+        self._sync_project(inst.project_id)
+        url = f"{s._inp.api_url}/maintenance/{s._inp.session_id}/{inst.project_id}"
+        at = fenix_time(_dt(n.actions_at))
+        notice = ProjectNotice(project_id=inst.project_id, session_id=s._inp.session_id, state=state.value,
+                               instance_ids=[inst.id], allowed_actions=[a.value for a in n.allowed],
+                               actions_at=at, reply_at=at, reply_url=url, metadata=dict(s._inp.metadata))
+        s._log("notice", f"{state.value} for instance {inst.id} (actions_at {at})", project_id=inst.project_id,
+               state=state.value)
+        s._outbox.send(EVENT_PROJECT, inst.project_id, notice.model_dump())
+
+    def _sync_project(self, project_id: str) -> None:
+        """The project's record mirrors its instances: awaiting while any of them waits for its reply."""
+        p: ProjectRecord = self.s._d.project(project_id)
+        asked = [(i, st) for i, (pid, st) in self._awaiting.items() if pid == project_id]
+        p.asked_instances = [i for i, _ in asked]
+        if asked:
+            p.awaiting, p.state = True, asked[-1][1].value
+            assert self.pacer is not None
+            p.allowed_actions = sorted({a for i, _ in asked for a in allowed_actions(self.pacer.insts[i])})
+            at = self.pacer.insts[asked[0][0]].actions_at
+            p.reply_at = _dt(at) if at is not None else None
+        elif p.state in {st.value for st in PER_INSTANCE}:
+            p.awaiting = False
+
+    def reply_targets(self, reply: ProjectReply) -> list[str]:
+        """The instances a reply answers: named ones, the one echoed in `instance_ids`, else the oldest asked."""
+        if reply.instance_actions:
+            return sorted(reply.instance_actions)
+        if isinstance(reply.instance_ids, list) and reply.instance_ids:
+            return list(reply.instance_ids)
+        oldest = next((i for i, (pid, _) in self._awaiting.items() if pid == reply.project_id), None)
+        return [oldest] if oldest is not None else []
+
+    def check(self, reply: ProjectReply, asked: str) -> str | None:
+        """Why the reply cannot be accepted (None: it can). Runs in the Update's validator."""
+        assert self.pacer is not None
+        targets = self.reply_targets(reply)
+        if not targets:
+            return "the session is not waiting for an instance reply from you"
+        for iid in targets:
+            waiting = self._awaiting.get(iid)
+            if waiting is None or waiting[0] != reply.project_id or waiting[1].value != asked:
+                mine = [i for i, (pid, _) in self._awaiting.items() if pid == reply.project_id]
+                return f"instance {iid} is not waiting for a {asked} reply (waiting: {', '.join(mine) or 'none'})"
+            action = reply.instance_actions.get(iid) or reply.instance_action
+            allowed = allowed_actions(self.pacer.insts[iid])
+            if action is not None and action not in allowed:
+                return (f"action {action.value} not allowed for instance {iid} (allowed: "
+                        f"{', '.join(a.value for a in allowed)})")
+        return None
+
+    def accept(self, reply: ProjectReply) -> None:
+        assert self.pacer is not None
+        for iid in self.reply_targets(reply):
+            action = reply.instance_actions.get(iid) or reply.instance_action
+            self._awaiting.pop(iid, None)
+            if reply.ack:
+                self.pacer.replied(iid, action)
+                record = self.s._d.instance(iid)
+                if record is not None and action is not None:
+                    record.action, record.action_source = action, "reply"
+            else:
+                self._error = SessionFailed(f"project {reply.project_id} answered {reply.state} for "
+                                                 f"instance {iid}")
+        self._sync_project(reply.project_id)
+        self._dirty = True
+
+    # --- carrying out ----------------------------------------------------------------------------------
+    async def _act(self, a: Act) -> None:
+        assert self.pacer is not None
+        s, inst = self.s, self.pacer.insts[a.instance_id]
+        source = inst.source or inst.origin
+        if self._awaiting.pop(inst.id, None) is not None:
+            s._log("default", f"no reply for instance {inst.id} by actions_at: {inst.action_source}",
+                   project_id=inst.project_id)
+        self._sync_project(inst.project_id)
+        record = s._d.instance(inst.id)
+        if record is not None:
+            record.action, record.action_started_at, record.target = a.action, workflow.now(), a.target
+            record.action_source = "reply" if inst.action_source == "reply" else inst.action_source
+        try:
+            host: str | None
+            if a.action in MOVES:
+                res = await follow_move(MigrateRequest(server_id=inst.id, source_host=source, target_host=a.target,
+                                                       action=a.action), s._inp.move_retry.poll_s)
+                host = res.host
+            elif a.action == InstanceAction.OWN_ACTION:
+                host = await self._own_action(inst.id, source)
+            else:
+                await workflow.execute_activity_method(CloudActivities.evict, EvictRequest(server_id=inst.id),
+                                                       **MIGRATION_STEP)
+                host = None
+        except (ActivityError, ApplicationError) as err:
+            if workflow.cancellation_reason() is not None:
+                raise
+            self._failed(a, source, str(err.cause or err) if isinstance(err, ActivityError) else err.message)
+            return
+        finally:
+            self._dirty = True
+        self.pacer.action_done(inst.id, _ts(workflow.now()), host)
+        if record is not None:
+            record.action_done, record.host, record.action_done_at, record.error = True, host, workflow.now(), None
+        verb = "evicted" if a.action == InstanceAction.EVICTION else f"done{' to ' + host if host else ''}"
+        s._log("action", f"{a.action.value} of {inst.id} {verb}", project_id=inst.project_id, host=host)
+        self._instance_notice(inst.project_id, inst.id, INSTANCE_ACTION_DONE, {})
+        if a.action in (InstanceAction.OWN_ACTION, InstanceAction.EVICTION):
+            self._last_refresh = datetime.min.replace(tzinfo=UTC)  # capacity changed outside our own moves
+
+    def _failed(self, a: Act, source: str, error: str) -> None:
+        assert self.pacer is not None
+        s, inst = self.s, self.pacer.insts[a.instance_id]
+        retry = s._inp.move_retry
+        first = self._first_failure.setdefault(inst.id, workflow.now())
+        record = s._d.instance(inst.id)
+        if record is not None:
+            record.error = error
+        s._log("error", f"{a.action.value} of {inst.id} failed: {error}", project_id=inst.project_id, host=source)
+        if (workflow.now() - first).total_seconds() + retry.interval_s > retry.window_s:
+            self._instance_notice(inst.project_id, inst.id, INSTANCE_ACTION_FAILED, {"reason": error})
+            self._error = SessionFailed(f"could not move instance {inst.id} off {source}: {error}")
+            return
+        self.pacer.action_failed(inst.id, _ts(workflow.now()), retry.interval_s)
+        if a.action in (InstanceAction.OWN_ACTION, InstanceAction.EVICTION):
+            fallback = inst.migration_type if inst.migration_type in MOVES else InstanceAction.LIVE_MIGRATE
+            inst.action, inst.action_source = fallback, f"{a.action.value} did not happen; the engine moves it"
+
+    async def _own_action(self, iid: str, source: str) -> str | None:
+        """Give the owner until its own-action deadline to move or re-create the instance itself."""
+        deadline = workflow.now() + timedelta(seconds=self.s._inp.windows.own_action)
+        while True:
+            check = await workflow.execute_activity_method(
+                CloudActivities.wait_empty, WaitEmptyRequest(host=source, timeout_s=0, instance_ids=[iid]),
+                **CLOUD_CALL)
+            if not check.remaining:
+                return None
+            left = (deadline - workflow.now()).total_seconds()
+            if left <= 0:
+                raise ApplicationError(f"OWN_ACTION of {iid} not done by its deadline", type="OwnActionTimeout")
+            await workflow.sleep(min(OWN_ACTION_POLL.total_seconds(), left))
+
+    async def _maintain(self, host: str) -> None:
+        assert self.pacer is not None
+        try:
+            await self.s._maintain(host, {})
+        except (ActivityError, ChildWorkflowError) as err:
+            if workflow.cancellation_reason() is None:
+                self._error = err  # the loop raises it; the session reports the root cause
+            return
+        finally:
+            self._dirty = True
+        self.pacer.host_maintained(host)
+
+    async def _scale_in(self, d: Decision, round_no: int) -> None:
+        assert d.scale_in is not None
+        need, s = d.scale_in, self.s
+        projects: dict[str, dict[str, int]] = {}
+        for gid, count in need.per_group.items():
+            projects.setdefault(self.pacer.groups[gid].project_id if self.pacer else "", {})[gid] = count
+        for pid, count in need.per_project.items():
+            projects.setdefault(pid, {})["ungrouped"] = count
+        s._set_state(S.SCALE_IN, f"asking {len(projects)} project(s) to scale in so {need.host} can be emptied "
+                                 f"(short of {need.vcpus} vCPU / {need.memory_mb} MB RAM), round {round_no}")
+        for pid in sorted(projects):
+            await s._ask(S.SCALE_IN, [pid], s._inp.windows.scale_in, metadata={
+                "vcpus_needed": need.vcpus, "memory_mb_needed": need.memory_mb, "host": need.host,
+                "instances_to_remove": projects[pid]})
+
+    # --- showing ---------------------------------------------------------------------------------------
+    def _show(self, d: Decision) -> None:
+        assert self.pacer is not None
+        s = self.s
+        for record in s._d.hosts:
+            holds = d.holds.get(record.name, [])
+            if len(holds) > MAX_HOLDS_SHOWN:
+                holds = holds[:MAX_HOLDS_SHOWN] + [f"... and {len(holds) - MAX_HOLDS_SHOWN} more"]
+            record.held_by = holds
+        counts = dict.fromkeys(Step, 0)
+        for inst in self.pacer.insts.values():
+            if inst.origin in self.pacer.hosts:
+                counts[inst.step] += 1
+        progress = self.pacer.in_progress()
+        s._current(f"{len(progress)} host(s) in progress ({', '.join(progress) or 'none'}); instances: "
+                   f"{counts[Step.DONE]} done, {counts[Step.ACTING]} in action, {counts[Step.NOTIFIED]} warned, "
+                   f"{counts[Step.PENDING]} pending")
+
+    def _instance_notice(self, project: str, iid: str, state: str, metadata: dict[str, str]) -> None:
+        s = self.s
+        url = f"{s._inp.api_url}/maintenance/{s._inp.session_id}/{project}"
+        notice = ProjectNotice(project_id=project, session_id=s._inp.session_id, state=state, instance_ids=[iid],
+                               reply_url=url, metadata=metadata)
+        s._outbox.send(EVENT_PROJECT, project, notice.model_dump())
