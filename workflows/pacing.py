@@ -182,6 +182,7 @@ class Pacer:
                 self.insts[s.id] = self._inst(s.id, s.name, s.project_id, s.host or "", s.vcpus, s.memory_mb)
             elif inst.step != Step.ACTING and s.host is not None:
                 inst.host = s.host
+                self._rehome(inst)
         for inst in self.insts.values():
             if inst.id not in seen and inst.step != Step.DONE:
                 inst.step, inst.host = Step.DONE, ""  # deleted (scaled in, or re-created by its owner)
@@ -235,6 +236,15 @@ class Pacer:
             self._free[inst.source][1] += inst.memory_mb
         inst.step, inst.done_at, inst.source = Step.DONE, now, None
         inst.host = host or ""
+        self._rehome(inst)
+
+    def _rehome(self, inst: Inst) -> None:
+        """An instance that landed on a session host still to be maintained must leave it again later: it is
+        pending there, and will be warned and paced anew (its recovery from this move still counts)."""
+        if inst.step == Step.DONE and self.hosts.get(inst.host) in (HostStep.PENDING, HostStep.DRAINING):
+            inst.step, inst.origin = Step.PENDING, inst.host
+            inst.notified_at = inst.actions_at = inst.retry_at = None
+            inst.replied, inst.action, inst.action_source = False, None, ""
 
     def action_failed(self, iid: str, now: float, retry_after_s: float) -> None:
         """Back to NOTIFIED (already warned); tried again, maybe elsewhere, after `retry_after_s`."""
@@ -270,15 +280,13 @@ class Pacer:
         """Members holding a slot: acting, or done less than recovery_time ago."""
         g = self.groups[group]
         return sum(1 for i in self.members(group)
-                   if i.step == Step.ACTING or (i.done_at is not None and i.step != Step.PENDING
-                                                and now < i.done_at + g.recovery_s))
+                   if i.step == Step.ACTING or (i.done_at is not None and now < i.done_at + g.recovery_s))
 
     def slot_free_times(self, group: str, now: float) -> list[float]:
         """When each slot that is not held by a member in flight becomes free (now, or a recovery's end)."""
         g = self.groups[group]
         busy = [i.done_at + g.recovery_s for i in self.members(group)
-                if i.step != Step.ACTING and i.step != Step.PENDING and i.done_at is not None
-                and now < i.done_at + g.recovery_s]
+                if i.step != Step.ACTING and i.done_at is not None and now < i.done_at + g.recovery_s]
         acting = sum(1 for i in self.members(group) if i.step == Step.ACTING)
         free = max(0, g.max_impacted - acting - len(busy))
         return sorted([now] * free + busy)[: max(0, g.max_impacted - acting)]
@@ -424,8 +432,12 @@ class Pacer:
                 continue
             if inst.retry_at is not None and now < inst.retry_at:
                 continue
-            if inst.group is not None and self.impacted(inst.group, now) >= self.groups[inst.group].max_impacted:
-                continue
+            if inst.group is not None:
+                g = self.groups[inst.group]
+                if inst.done_at is not None and now < inst.done_at + g.recovery_s:
+                    continue  # it moved moments ago (onto a host still to do): it recovers before it moves again
+                if self.impacted(inst.group, now) >= g.max_impacted:
+                    continue
             action = inst.action
             if action is None:
                 action, why = self.default_for(inst)
