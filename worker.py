@@ -19,6 +19,7 @@ from temporalio.worker import Worker
 from activities.cloud import CloudActivities
 from activities.constraints import ConstraintActivities
 from activities.notify import WebhookActivities
+from activities.planning import simulate_plan
 from activities.plugins import run_action_plugin
 from activities.subscriptions import SubscriberActivities
 from fenix.cloud.driver import CloudDriver
@@ -27,11 +28,12 @@ from fenix.settings import Settings, get_settings
 from fenix.temporal import connect
 from workflows.constraints import ConstraintsRegistryWorkflow
 from workflows.host import HostMaintenanceWorkflow
+from workflows.plan import PlanPreviewWorkflow
 from workflows.registry import SubscriptionRegistryWorkflow
 from workflows.session import MaintenanceSessionWorkflow
 
 HEARTBEAT_THROTTLE = timedelta(seconds=3)
-WORKFLOWS = [MaintenanceSessionWorkflow, HostMaintenanceWorkflow, SubscriptionRegistryWorkflow,
+WORKFLOWS = [MaintenanceSessionWorkflow, HostMaintenanceWorkflow, SubscriptionRegistryWorkflow, PlanPreviewWorkflow,
              ConstraintsRegistryWorkflow]
 
 
@@ -50,7 +52,7 @@ async def running_worker(client: Client, settings: Settings, *, driver: CloudDri
             task_queue=task_queue or settings.task_queue,
             workflows=WORKFLOWS,
             activities=[cloud.snapshot, cloud.disable_host, cloud.enable_host, cloud.migrate_step, cloud.wait_empty,
-                        cloud.estimates, cloud.evict, constraints.read,
+                        cloud.estimates, cloud.evict, constraints.read, simulate_plan,
                         webhooks.deliver, subscribers.find, run_action_plugin],
             activity_executor=pool,
             max_concurrent_activities=threads,

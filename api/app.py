@@ -10,7 +10,7 @@ from temporalio.client import Client
 
 from api import errors
 from api.auth import make_authenticator
-from api.routes import constraints, hosts, projects, sessions, subscriptions
+from api.routes import constraints, hosts, plan, projects, sessions, subscriptions
 from fenix.settings import Settings, get_settings
 from fenix.temporal import connect
 
@@ -34,6 +34,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
                               "Fenix v1 compatible. Authenticate with `X-Auth-Token` or a bearer token.")
     errors.install(app)
     # Sessions first: its `/{session_id}/detail` must win over the project route's `/{session}/{project}`.
+    app.include_router(plan.router, prefix="/v1")
     app.include_router(sessions.router, prefix="/v1")
     app.include_router(projects.router, prefix="/v1")
     app.include_router(subscriptions.router, prefix="/v1")

@@ -68,3 +68,9 @@ PLUGIN: ActivityConfig = {
     "heartbeat_timeout": timedelta(seconds=120),
     "retry_policy": RetryPolicy(maximum_attempts=3, non_retryable_error_types=NON_RETRYABLE),
 }
+
+# The plan preview's simulation: CPU only, seconds on a large cloud; one retry covers a worker restart.
+PLANNING: ActivityConfig = {
+    "start_to_close_timeout": timedelta(minutes=2),
+    "retry_policy": RetryPolicy(maximum_attempts=2),
+}

@@ -20,7 +20,7 @@ MAX_STEPS = 200_000  # a plan that does not end within this many decisions is re
 def simulate(snap: CloudSnapshot, hosts: list[str], inp: PlanInput, instances: list[InstanceConstraints],
              groups: list[GroupConstraints], est: MoveEstimates) -> tuple[Pacer, PlanPreview]:
     pacer = Pacer(snap, hosts, instances=instances, groups=groups, default_action=inp.default_action,
-                  max_parallel_hosts=inp.max_parallel_hosts, estimates=est)
+                  max_parallel_hosts=inp.max_parallel_hosts, estimates=est, warn_ahead=inp.warn_ahead)
     maint_s = est.host_maintenance_s if inp.host_maintenance_s is None else inp.host_maintenance_s
     preview = PlanPreview(max_parallel_hosts=inp.max_parallel_hosts)
     start: dict[str, float] = {}
@@ -52,7 +52,7 @@ def simulate(snap: CloudSnapshot, hosts: list[str], inp: PlanInput, instances: l
             seq += 1
             heapq.heappush(events, (now + est.duration(a.action, inst.memory_mb), seq, "done", a.instance_id))
             if a.instance_id in planned:
-                planned[a.instance_id].target = a.target
+                planned[a.instance_id].target, planned[a.instance_id].start_at_s = a.target, now
         for h in d.maintain:
             empty[h] = now
             seq += 1

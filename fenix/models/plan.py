@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from fenix.models.cloud import CloudSnapshot
 from fenix.models.constraints import GroupConstraints, InstanceConstraints
 from fenix.models.session import InstanceAction
 
@@ -55,8 +56,9 @@ class PlanInput(BaseModel):
 
     hosts: list[str] = Field(default_factory=list)
     default_action: InstanceAction = InstanceAction.LIVE_MIGRATE
-    max_parallel_hosts: int = 4
-    host_maintenance_s: float | None = None  # guess for the plug-ins on one host; None: the cloud's estimate
+    max_parallel_hosts: int = Field(4, ge=1, le=1000)
+    warn_ahead: bool = True
+    host_maintenance_s: float | None = Field(None, ge=0, le=86400)  # plug-ins on one host; None: the cloud's guess
 
 
 class PlannedInstance(BaseModel):
@@ -70,7 +72,8 @@ class PlannedInstance(BaseModel):
     action: InstanceAction  # what the engine does without a reply
     action_reason: str
     notify_at_s: float  # seconds after the maintenance start
-    actions_at_s: float
+    actions_at_s: float  # the `actions_at` it is told (its lead time, or later when its group is busy)
+    start_at_s: float = 0.0  # when the action starts (no early replies assumed)
     done_at_s: float
     target: str | None = None
 
@@ -101,3 +104,13 @@ class PlanPreview(BaseModel):
     scale_in: dict[str, Any] | None = None
     warnings: list[str] = Field(default_factory=list)
     assumptions: list[str] = Field(default_factory=list)
+
+
+class PlanSimulation(BaseModel):
+    """Everything the preview's simulation needs, read by the preview workflow."""
+
+    plan: PlanInput
+    snapshot: CloudSnapshot
+    instances: list[InstanceConstraints] = Field(default_factory=list)
+    groups: list[GroupConstraints] = Field(default_factory=list)
+    estimates: MoveEstimates = Field(default_factory=MoveEstimates)

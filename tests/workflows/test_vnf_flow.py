@@ -33,3 +33,31 @@ async def test_vnf_session_per_instance_notices(ts_env: WorkflowEnvironment, tmp
         assert all(e.reply_status == 200 for e in per_instance), [(e.reply, e.reply_status) for e in per_instance]
         assert all(i.action_source == "reply" for i in detail.instances), [(i.instance_id, i.action_source)
                                                                           for i in detail.instances]
+
+
+async def test_plan_preview_changes_nothing_and_predicts_the_session(ts_env: WorkflowEnvironment,
+                                                                     tmp_path: Path) -> None:
+    async with stack(ts_env, tmp_path, roomy_seed(), constrained(lead_time=30, recovery_time=20, ha_recovery_time=40),
+                     skip_time=True) as st:
+        before = st.cloud.snapshot()
+        r = await st.admin.post("/maintenance/plan", json={"hosts": ["c0", "c1", "c2"], "max_parallel_hosts": 3})
+        assert r.status_code == 200, r.text
+        plan = r.json()
+        assert st.cloud.snapshot() == before and not st.cloud.migration_log(), "a preview must not touch the cloud"
+        assert plan["feasible"] and sorted(h for b in plan["batches"] for h in b) == ["c0", "c1", "c2"]
+        asked = {i["instance_id"]: i for p in plan["projects"] for i in p["asked"]}
+        assert set(asked) == {s.id for s in before.servers}
+        ha = [i for i in asked.values() if i["group_id"] and i["group_id"] != f"{i['project_id']}-scale"]
+        assert len(ha) == 2 and all(i["action"] == "LIVE_MIGRATE" for i in ha)
+        first, second = sorted(ha, key=lambda i: i["actions_at_s"])
+        # The HA pair is paced: the second member acts only after the first is done and has recovered (40 s).
+        assert first["start_at_s"] >= 30 and first["done_at_s"] > first["start_at_s"]
+        assert second["start_at_s"] >= first["done_at_s"] + 40 - 1e-6
+        assert plan["estimated_duration_s"] >= 30 + 40  # one lead time, one recovery at least
+        assert plan["one_host_at_a_time_s"] >= plan["estimated_duration_s"]
+        r = await st.admin.post("/maintenance/plan", json={"hosts": ["nope"]})
+        assert r.status_code == 422 and "nope" in r.text
+        r = await st.admin.post("/maintenance/plan", json={"max_parallel_hosts": 0})
+        assert r.status_code == 422
+        async with st.as_project("vnf-web") as http:
+            assert (await http.post("/maintenance/plan", json={})).status_code == 403
