@@ -1,6 +1,9 @@
-"""`make demo`: the embedded stack (Temporal dev server + Web UI, worker, API, sample VNFMs) runs one session.
+"""`make demo`: the embedded stack (Temporal dev server + Web UI, worker, API, sample VNFMs) runs sessions.
 
-Exits 0 only if the session reached MAINTENANCE_DONE. `--keep-running` (`make up`) leaves it all up.
+By default two, one after the other: the `default` workflow (Fenix's capacity-driven flow, on a full cloud that
+needs SCALE_IN first), then the `vnf` workflow (VNFMs register constraints; a plan preview first; instances warned
+one by one and paced by their groups; several hosts at once). `--workflow default|vnf` runs one.
+Exits 0 only if every session reached MAINTENANCE_DONE. `--keep-running` (`make up`) leaves the last stack up.
 
 State lives in `.fenix/`: the Temporal dev server's SQLite database (so the Web UI still shows earlier
 runs), the API tokens (created on the first run) and this run's simulated cloud (re-seeded every run).
@@ -14,19 +17,22 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from demo.scenario import demo_projects, demo_seed
+from demo.scenario import VNF_DEMO_CONSTRAINTS, demo_projects, demo_seed
 from demo.stack import Stack, stack
 from fenix.constants import SEARCH_ATTRIBUTES, session_workflow_id
 from fenix.models.session import SessionDetail, SessionState
 from fenix.temporal import find_bin
 
 UI_PORT = 8233
+WORKFLOWS = ("default", "vnf")
 TERMINAL = (SessionState.MAINTENANCE_DONE, SessionState.MAINTENANCE_FAILED)
 
 
@@ -57,38 +63,74 @@ def summary(detail: SessionDetail, st: Stack, seconds: float) -> Table:
     return table
 
 
-async def run(data_dir: Path, keep_running: bool, ui_port: int = UI_PORT) -> int:
-    console = Console()
+def preview_table(plan: dict[str, Any]) -> Table:
+    table = Table(title=f"plan preview: ~{plan['estimated_duration_s']:.0f} s\n(one host at a time: "
+                        f"~{plan['one_host_at_a_time_s']:.0f} s)")
+    for col in ("batch", "hosts", "instances"):
+        table.add_column(col)
+    counts = {h["host"]: h["instances"] for h in plan["hosts"]}
+    for n, batch in enumerate(plan["batches"]):
+        table.add_row(str(n), ", ".join(batch), str(sum(counts.get(h, 0) for h in batch)))
+    return table
+
+
+async def run(data_dir: Path, keep_running: bool, ui_port: int = UI_PORT,
+              workflows: tuple[str, ...] = WORKFLOWS) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
-    run_dir = data_dir / "demo"
-    shutil.rmtree(run_dir, ignore_errors=True)  # a fresh simulated cloud every run
-    run_dir.mkdir()
     async with await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter, dev_server_existing_path=find_bin("temporal"),
         search_attributes=SEARCH_ATTRIBUTES, ui=True, ui_port=ui_port,
         dev_server_extra_args=["--db-filename", str(data_dir / "temporal.sqlite")],
     ) as env:
-        async with stack(env, run_dir, demo_seed(), demo_projects(), tokens_file=data_dir / "tokens.json") as st:
-            try:
-                console.print(f"Temporal Web UI  http://127.0.0.1:{ui_port}\nAPI docs         "
-                              f"{st.api_url.removesuffix('/v1')}/docs\nAPI tokens       {st.settings.tokens_path}")
-                started = time.monotonic()
-                sid = await st.start()
-                detail = await watch(st, sid, console)
-                console.print(summary(detail, st, time.monotonic() - started))
-                notices = sum(1 for e in st.vnfm.state.events)
-                console.print(f"{notices} notifications reached the sample VNFMs; "
-                              f"{len(st.cloud.migration_log())} migrations; "
-                              f"{len(st.vnfm.state.switchovers)} HA switchover(s)")
-                if detail.reason:
-                    console.print(f"reason: {detail.reason}")
-                if keep_running:
-                    console.print("stack kept running; Ctrl-C to stop")
-                    await asyncio.Event().wait()
-                return 0 if detail.state == SessionState.MAINTENANCE_DONE else 1
-            finally:
-                # This run's subscription registry would otherwise stay open in the Web UI for ever.
-                await env.client.get_workflow_handle(st.settings.registry_workflow_id).terminate("demo ended")
+        worst = 0
+        for n, wf in enumerate(workflows):
+            last = n == len(workflows) - 1
+            worst = max(worst, await one_session(env, data_dir, wf, keep_running and last, ui_port))
+        return worst
+
+
+async def one_session(env: WorkflowEnvironment, data_dir: Path, workflow: str, keep_running: bool,
+                      ui_port: int) -> int:
+    console = Console()
+    run_dir = data_dir / f"demo-{workflow}"
+    shutil.rmtree(run_dir, ignore_errors=True)  # a fresh simulated cloud every run
+    run_dir.mkdir()
+    vnf = workflow == "vnf"
+    seed = demo_seed(hosts=6, full=False) if vnf else demo_seed()
+    projects = demo_projects(VNF_DEMO_CONSTRAINTS if vnf else None)
+    async with stack(env, run_dir, seed, projects, tokens_file=data_dir / "tokens.json") as st:
+        try:
+            console.rule(f"workflow {workflow!r}")
+            console.print(f"Temporal Web UI  http://127.0.0.1:{ui_port}\nAPI docs         "
+                          f"{st.api_url.removesuffix('/v1')}/docs\nAPI tokens       {st.settings.tokens_path}")
+            options: dict[str, Any] = {"workflow": workflow}
+            if vnf:
+                options["max_parallel_hosts"] = 3
+                options["move_retry"] = {"interval_s": 2}  # a refused move (capacity race) is tried soon
+                plan = await st.admin.post("/maintenance/plan", json={"max_parallel_hosts": 3})
+                plan.raise_for_status()
+                console.print(preview_table(plan.json()))
+            started = time.monotonic()
+            sid = await st.start(**options)
+            detail = await watch(st, sid, console)
+            console.print(summary(detail, st, time.monotonic() - started))
+            notices = sum(1 for e in st.vnfm.state.events)
+            console.print(f"{notices} notifications reached the sample VNFMs; "
+                          f"{len(st.cloud.migration_log())} migrations; "
+                          f"{len(st.vnfm.state.switchovers)} HA switchover(s)")
+            if detail.reason:
+                console.print(f"reason: {detail.reason}")
+            if keep_running:
+                console.print("stack kept running; Ctrl-C to stop")
+                await asyncio.Event().wait()
+            return 0 if detail.state == SessionState.MAINTENANCE_DONE else 1
+        finally:
+            # This run's subscription registry would otherwise stay open in the Web UI for ever.
+            for registry in (st.settings.registry_workflow_id, st.settings.constraints_workflow_id):
+                try:
+                    await env.client.get_workflow_handle(registry).terminate("demo ended")
+                except RPCError:
+                    pass  # never started (nobody registered constraints in this run)
 
 
 def main() -> None:
@@ -96,9 +138,12 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=Path(".fenix"))
     parser.add_argument("--keep-running", action="store_true", help="keep the stack up after the session")
     parser.add_argument("--ui-port", type=int, default=UI_PORT)
+    parser.add_argument("--workflow", choices=[*WORKFLOWS, "both"], default="both",
+                        help="which session(s) to run (default: both, one after the other)")
     args = parser.parse_args()
+    chosen = WORKFLOWS if args.workflow == "both" else (args.workflow,)
     try:
-        sys.exit(asyncio.run(run(args.data_dir, args.keep_running, args.ui_port)))
+        sys.exit(asyncio.run(run(args.data_dir, args.keep_running, args.ui_port, chosen)))
     except KeyboardInterrupt:
         sys.exit(130)
 

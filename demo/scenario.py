@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from demo.vnfm import VnfmProject
+from demo.vnfm import ConstraintProfile, VnfmProject
 from fenix.cloud.simulated import SimGroupSpec, SimHostSpec, SimSeed, SimServerSpec
 from fenix.models.cloud import GroupPolicy
 from fenix.models.session import InstanceAction
@@ -36,8 +36,15 @@ def demo_seed(hosts: int = 4, vcpus_per_host: int = 3, full: bool = True) -> Sim
     return seed
 
 
-def demo_projects() -> list[VnfmProject]:
-    """The sample VNFM's view of PROJECTS: the action each one chooses and its HA group (tokens come later)."""
+def demo_projects(constraints: ConstraintProfile | None = None) -> list[VnfmProject]:
+    """The sample VNFM's view of PROJECTS: the action each one chooses and its HA group (tokens come later).
+
+    With `constraints`, every VNFM registers instance and group constraints before the session (the `vnf` demo).
+    """
     return [VnfmProject(project_id=p, token="", action=action, scale_in_step=2, server_prefix=p,
-                        ha_group=f"{p}-ha" if ha else None)
+                        ha_group=f"{p}-ha" if ha else None, constraints=constraints)
             for p, (_, action, ha) in PROJECTS.items()]
+
+
+# The `vnf` demo runs in real time on the dev server: seconds, where real VNFs would register minutes.
+VNF_DEMO_CONSTRAINTS = ConstraintProfile(lead_time=3, recovery_time=2, ha_recovery_time=4, max_impacted_members=2)

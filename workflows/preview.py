@@ -12,9 +12,10 @@ import heapq
 from fenix.models.cloud import CloudSnapshot
 from fenix.models.constraints import GroupConstraints, InstanceConstraints
 from fenix.models.plan import MoveEstimates, PlanInput, PlannedHost, PlannedInstance, PlannedProject, PlanPreview
+from fenix.models.session import InstanceAction
 from workflows.pacing import Pacer, allowed_actions
 
-MAX_STEPS = 200_000  # a plan that does not end within this many decisions is reported as blocked
+MAX_STEPS = 20_000  # a plan that does not end within this many decisions is reported as blocked
 
 
 def simulate(snap: CloudSnapshot, hosts: list[str], inp: PlanInput, instances: list[InstanceConstraints],
@@ -77,7 +78,9 @@ def simulate(snap: CloudSnapshot, hosts: list[str], inp: PlanInput, instances: l
             _, _, kind, key = heapq.heappop(events)
             if kind == "done":
                 inst = pacer.insts[key]
-                pacer.action_done(key, now, inst.host)
+                moved = inst.action in (InstanceAction.MIGRATE, InstanceAction.LIVE_MIGRATE)
+                # Moves land on their target; an owner's own action or an eviction takes the instance away.
+                pacer.action_done(key, now, inst.host if moved else None)
                 if key in planned:
                     planned[key].done_at_s = now
             else:

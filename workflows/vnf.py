@@ -315,6 +315,7 @@ class VnfFlow:
             self._error = SessionFailed(f"could not move instance {inst.id} off {source}: {error}")
             return
         self.pacer.action_failed(inst.id, _ts(workflow.now()), retry.interval_s)
+        self._last_refresh = datetime.min.replace(tzinfo=UTC)  # the retry picks a target from a fresh read
         if a.action in (InstanceAction.OWN_ACTION, InstanceAction.EVICTION):
             fallback = inst.migration_type if inst.migration_type in MOVES else InstanceAction.LIVE_MIGRATE
             inst.action, inst.action_source = fallback, f"{a.action.value} did not happen; the engine moves it"
@@ -322,6 +323,9 @@ class VnfFlow:
     async def _own_action(self, iid: str, source: str) -> str | None:
         """Give the owner until its own-action deadline to move or re-create the instance itself."""
         deadline = workflow.now() + timedelta(seconds=self.s._inp.windows.own_action)
+        # Look soon (owners that act at once are seen at once), then less and less often (a slow owner does not
+        # fill the history): from the move poll interval, doubling, up to OWN_ACTION_POLL.
+        pause = self.s._inp.move_retry.poll_s
         while True:
             check = await workflow.execute_activity_method(
                 CloudActivities.wait_empty, WaitEmptyRequest(host=source, timeout_s=0, instance_ids=[iid]),
@@ -331,7 +335,8 @@ class VnfFlow:
             left = (deadline - workflow.now()).total_seconds()
             if left <= 0:
                 raise ApplicationError(f"OWN_ACTION of {iid} not done by its deadline", type="OwnActionTimeout")
-            await workflow.sleep(min(OWN_ACTION_POLL.total_seconds(), left))
+            await workflow.sleep(min(pause, left))
+            pause = min(pause * 2, OWN_ACTION_POLL.total_seconds())
 
     async def _maintain(self, host: str) -> None:
         assert self.pacer is not None
