@@ -21,8 +21,11 @@ with workflow.unsafe.imports_passed_through():
 MOVE_TIMEOUT = timedelta(hours=2)
 
 
-async def follow_move(req: MigrateRequest, poll_s: float) -> MigrateResult:
+async def follow_move(req: MigrateRequest, poll_s: float, expected_s: float = 0.0) -> MigrateResult:
     """Start the move (or find it started) and look again every `poll_s` until the server is settled elsewhere.
+
+    With `expected_s` (the cloud's estimate), the first look is only after that long: a move then costs two or
+    three steps in the history instead of one per poll.
 
     An abort that lands while the move runs does not stop here: the move is followed to its end first (a cold
     migration must be confirmed, or the server would stay in VERIFY_RESIZE), then the cancel goes on.
@@ -30,12 +33,14 @@ async def follow_move(req: MigrateRequest, poll_s: float) -> MigrateResult:
     give_up = workflow.now() + MOVE_TIMEOUT
     res: MigrateResult = await workflow.execute_activity_method(CloudActivities.migrate_step, req, **MIGRATION_STEP)
     cancelled: asyncio.CancelledError | None = None
+    pause = max(poll_s, expected_s)
     while not res.done:
         if workflow.now() >= give_up:
             raise ApplicationError(f"move of {req.server_id} off {req.source_host} did not end within "
                                    f"{MOVE_TIMEOUT}", type="MigrationFailed", non_retryable=True)
         try:
-            await workflow.sleep(poll_s)
+            await workflow.sleep(pause)
+            pause = poll_s
         except asyncio.CancelledError as err:
             cancelled = err  # finish following this move, then let the cancel through
         res = await workflow.execute_activity_method(

@@ -157,6 +157,14 @@ class Pacer:
         self._nova_peers: dict[str, set[str]] = {}
         self._members: dict[str, list[Inst]] = {}
         self._feasible: dict[tuple[str, bool], bool] = {}  # placeability per host, valid within one decide()
+        # Ranking inputs, computed once per decide() (heuristics: a little staleness within one decision is fine;
+        # decide() runs in workflow code at every event, also on replay, so it must stay cheap).
+        self._chains: dict[str, float] = {}
+        self._served_now: dict[str, bool] = {}
+        self._depths: dict[str, int] = {}
+        self._by_host: dict[str, list[Inst]] | None = None  # on_host() index; None after any move of an instance
+        self._epoch = 0  # bumped whenever capacity may have changed
+        self._no_room_epoch = -1  # the epoch at which no pending host could be admitted
         self.refresh(snapshot)
 
     # --- cloud view ------------------------------------------------------------------------------------
@@ -183,6 +191,7 @@ class Pacer:
             elif inst.step != Step.ACTING and s.host is not None:
                 inst.host = s.host
                 self._rehome(inst)
+        self._moved()
         for inst in self.insts.values():
             if inst.id not in seen and inst.step != Step.DONE:
                 inst.step, inst.host = Step.DONE, ""  # deleted (scaled in, or re-created by its owner)
@@ -191,11 +200,13 @@ class Pacer:
         self._index()
 
     def _index(self) -> None:
+        self._moved()
         self._members = {}
         for inst in sorted(self.insts.values(), key=lambda i: i.id):
             if inst.group is not None:
                 self._members.setdefault(inst.group, []).append(inst)
         self._feasible = {}
+        self._depths = {}
 
     def _inst(self, iid: str, name: str, project: str, host: str, vcpus: int, mem: int, *,
               step: Step = Step.PENDING) -> Inst:
@@ -237,6 +248,7 @@ class Pacer:
         inst.step, inst.done_at, inst.source = Step.DONE, now, None
         inst.host = host or ""
         self._rehome(inst)
+        self._moved()
 
     def _rehome(self, inst: Inst) -> None:
         """An instance that landed on a session host still to be maintained must leave it again later: it is
@@ -257,15 +269,27 @@ class Pacer:
         inst.step, inst.source, inst.failures = Step.NOTIFIED, None, inst.failures + 1
         inst.retry_at = now + retry_after_s
         inst.done_at = now  # its impact ended now: the group's recovery time applies from here
+        self._moved()
 
     def host_maintained(self, host: str) -> None:
         self.hosts[host] = HostStep.DONE
+        self._moved()
 
     # --- queries ---------------------------------------------------------------------------------------
     def on_host(self, host: str) -> list[Inst]:
         """Instances the session must get off `host` (still there or on their way)."""
-        return sorted((i for i in self.insts.values()
-                       if i.step != Step.DONE and (i.host == host or i.source == host)), key=lambda i: i.id)
+        if self._by_host is None:
+            index: dict[str, list[Inst]] = {}
+            for i in sorted(self.insts.values(), key=lambda i: i.id):
+                if i.step != Step.DONE:
+                    for h in {i.host, i.source} - {None, ""}:
+                        index.setdefault(h, []).append(i)  # type: ignore[arg-type]
+            self._by_host = index
+        return list(self._by_host.get(host, []))
+
+    def _moved(self) -> None:
+        self._by_host = None
+        self._epoch += 1
 
     def done(self) -> bool:
         return all(s == HostStep.DONE for s in self.hosts.values())
@@ -294,7 +318,7 @@ class Pacer:
     # --- the decision -----------------------------------------------------------------------------------
     def decide(self, now: float) -> Decision:
         d = Decision()
-        self._feasible = {}
+        self._feasible, self._chains, self._served_now = {}, {}, {}
         self._maintain_drained(d)
         self._admit(d, now)
         self._notify(d, now)
@@ -319,6 +343,8 @@ class Pacer:
 
     def _admit(self, d: Decision, now: float) -> None:
         pending = [h for h, s in self.hosts.items() if s == HostStep.PENDING]
+        if self._no_room_epoch == self._epoch and not any(not self.on_host(h) for h in pending):
+            return  # nothing freed capacity since no host could be admitted
         while pending and len(self.in_progress()) < self.max_parallel:
             empty = sorted(h for h in pending if not self.on_host(h))
             choice: str | None = empty[0] if empty else None
@@ -331,6 +357,7 @@ class Pacer:
                 if choice is None and not self.in_progress():  # bootstrap: nothing maintained has room yet
                     choice = next((h for h in ranked if self._placeable(h, double_moves=True)), None)
                 if choice is None:
+                    self._no_room_epoch = self._epoch
                     return
             self.hosts[choice] = HostStep.DRAINING
             self.order.append(choice)
@@ -359,6 +386,11 @@ class Pacer:
 
     def _chain(self, group: str) -> float:
         """Seconds of moves and recoveries the group still has ahead, max_impacted_members at a time."""
+        if group not in self._chains:
+            self._chains[group] = self._chain_now(group)
+        return self._chains[group]
+
+    def _chain_now(self, group: str) -> float:
         g = self.groups[group]
         left = [i for i in self.members(group) if i.step in (Step.PENDING, Step.NOTIFIED) and i.origin in self.hosts]
         if not left:
@@ -368,9 +400,13 @@ class Pacer:
 
     def _served(self, group: str) -> bool:
         """The draining hosts hold enough of the group's members to keep its pipeline full."""
-        queued = sum(1 for i in self.members(group) if i.step in (Step.PENDING, Step.NOTIFIED)
+        if group not in self._served_now:
+            self._served_now[group] = self._served_count(group) >= self._depth(group)
+        return self._served_now[group]
+
+    def _served_count(self, group: str) -> int:
+        return sum(1 for i in self.members(group) if i.step in (Step.PENDING, Step.NOTIFIED)
                      and self.hosts.get(i.origin) == HostStep.DRAINING)
-        return queued >= self._depth(group)
 
     def _rank(self, hosts: list[str], now: float) -> list[str]:
         def key(h: str) -> tuple[float, float, int, str]:
@@ -414,6 +450,11 @@ class Pacer:
         needs ceil(lead / round) rounds of members warned ahead of it. Never fewer than max_impacted_members,
         and no earlier than the lead time requires (a VNFM may start preparing as soon as it is warned).
         """
+        if group not in self._depths:
+            self._depths[group] = self._depth_of(group)
+        return self._depths[group]
+
+    def _depth_of(self, group: str) -> int:
         g = self.groups[group]
         members = self.members(group)
         if not members:
@@ -453,6 +494,7 @@ class Pacer:
             else:
                 inst.source = inst.host
             inst.action, inst.step, inst.started_at, inst.retry_at = action, Step.ACTING, now, None
+            self._by_host = None
             d.act.append(Act(instance_id=inst.id, action=action, target=target))
 
     def default_for(self, inst: Inst) -> tuple[InstanceAction, str]:

@@ -277,7 +277,8 @@ class VnfFlow:
             host: str | None
             if a.action in MOVES:
                 res = await follow_move(MigrateRequest(server_id=inst.id, source_host=source, target_host=a.target,
-                                                       action=a.action), s._inp.move_retry.poll_s)
+                                                       action=a.action), s._inp.move_retry.poll_s,
+                                        self.pacer.est.duration(a.action, inst.memory_mb))
                 host = res.host
             elif a.action == InstanceAction.OWN_ACTION:
                 host = await self._own_action(inst.id, source)
