@@ -8,7 +8,7 @@ DEVCLOUD_DIR ?= /tmp/fenix-devcloud
 DEVCLOUD_VENV ?= /tmp/fenix-devcloud-venv
 DEVCLOUD_ENV := OS_CLIENT_CONFIG_FILE=$(DEVCLOUD_DIR)/clouds.yaml OS_CLOUD=minicloud
 
-.PHONY: demo up test lint clean devcloud-up devcloud-down test-openstack
+.PHONY: demo up test lint bench clean devcloud-up devcloud-down test-openstack
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -21,6 +21,10 @@ demo: $(STAMP)
 
 up: $(STAMP)
 	$(BIN)/python -m demo.run --keep-running
+
+# The vnf workflow's makespan on the 24-host reference cloud (docs/benchmarks.md); prints a table.
+bench: $(STAMP)
+	$(BIN)/python -m bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

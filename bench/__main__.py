@@ -118,7 +118,7 @@ async def main() -> None:
     for r in runs:
         table.add_row(r.name, r.state, f"{r.makespan_s:.0f}", f"{r.makespan_s / bound:.3f}", f"{r.preview_s:.0f}",
                       str(r.moves), str(r.violations), f"{r.wall_s:.1f}")
-    console = Console()
+    console = Console(width=160)
     console.print(table)
     if not args.quick and runs[0].makespan_s:
         fenix = runs[2].makespan_s / runs[0].makespan_s

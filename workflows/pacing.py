@@ -500,9 +500,9 @@ class Pacer:
     def default_for(self, inst: Inst) -> tuple[InstanceAction, str]:
         """The instance's migration_type, unless a cold move would interrupt it longer than it tolerates."""
         action = inst.migration_type
-        if action == InstanceAction.MIGRATE and \
-                self.est.interruption(action, inst.memory_mb) > inst.max_interruption_s >= \
-                self.est.interruption(InstanceAction.LIVE_MIGRATE, inst.memory_mb):
+        cold = self.est.interruption(InstanceAction.MIGRATE, inst.memory_mb)
+        if action == InstanceAction.MIGRATE and cold > inst.max_interruption_s and \
+                self.est.interruption(InstanceAction.LIVE_MIGRATE, inst.memory_mb) < cold:
             return InstanceAction.LIVE_MIGRATE, (
                 f"LIVE_MIGRATE: a cold move would interrupt it ~{self.est.interruption(action, inst.memory_mb):.0f} s, "
                 f"more than its max_interruption_time {inst.max_interruption_s:.0f} s")

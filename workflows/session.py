@@ -431,6 +431,10 @@ class MaintenanceSessionWorkflow:
             current.append(record)
             if all(p.project_id != server.project_id for p in self._d.projects):
                 self._d.projects.append(ProjectRecord(project_id=server.project_id))
+        seen = {r.instance_id for r in current}
+        # Gone, but acted on by the session (evicted, re-created by its owner): the record stays, without a host.
+        current += [r.model_copy(update={"host": None}) for iid, r in previous.items()
+                    if iid not in seen and r.action is not None and r.action_done]
         self._d.instances = sorted(current, key=lambda i: (i.project_id, i.name, i.instance_id))
         self._d.projects.sort(key=lambda p: p.project_id)
 

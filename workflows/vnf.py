@@ -65,6 +65,7 @@ class VnfFlow:
         self.pacer: Pacer | None = None
         self._awaiting: dict[str, tuple[str, S]] = {}  # instance -> (project, state asked), in notice order
         self._dirty = False
+        self._alarms: set[float] = set()
         self._error: BaseException | None = None
         self._revision: int | None = None
         self._first_failure: dict[str, datetime] = {}
@@ -144,13 +145,9 @@ class VnfFlow:
                 if busy:
                     continue
                 self._dirty = False
-                timeout = REFRESH.total_seconds()
-                if d.wake_at is not None:
-                    timeout = min(timeout, max(0.001, d.wake_at - now))
-                try:
-                    await workflow.wait_condition(lambda: self._dirty, timeout=timeout)
-                except TimeoutError:
-                    pass
+                refresh = now + REFRESH.total_seconds()
+                self._alarm(min(d.wake_at, refresh) if d.wake_at is not None else refresh, now)
+                await workflow.wait_condition(lambda: self._dirty)
             await asyncio.gather(*tasks)
         except BaseException:
             # Moves in flight are followed to their end (a cold move must be confirmed); host children stop.
@@ -158,6 +155,25 @@ class VnfFlow:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
+
+    def _alarm(self, at: float, now: float) -> None:
+        """Wake the loop at `at` (unless an alarm already rings earlier: the loop then sets the next one).
+
+        An alarm is a timer that is never cancelled: when something else wakes the loop first, it still rings
+        later and costs one extra decision. Cancelling a timer that may be firing at that very moment (what
+        `wait_condition(timeout=...)` does on every early wake-up) is a race the time-skipping test server does not
+        survive: it rejected such a completion and the session stalled.
+        """
+        at = round(at, 3)
+        if any(t <= at for t in self._alarms):
+            return
+        self._alarms.add(at)
+        asyncio.create_task(self._ring(at, at - now))
+
+    async def _ring(self, at: float, delay: float) -> None:
+        await workflow.sleep(max(0.001, delay))
+        self._alarms.discard(at)
+        self._dirty = True
 
     # --- reading the world -----------------------------------------------------------------------------
     async def _read_constraints(self) -> ConstraintsView:

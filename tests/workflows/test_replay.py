@@ -30,3 +30,30 @@ async def test_session_and_host_histories_replay(ts_env: WorkflowEnvironment, tm
     replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
     for history in histories:
         await replayer.replay_workflow(history)
+
+
+async def test_vnf_session_and_plan_preview_histories_replay(ts_env: WorkflowEnvironment, tmp_path: Path) -> None:
+    """The vnf flow runs its planner in workflow code at every event: its decisions must replay exactly."""
+    from tests.workflows.test_session_flow import roomy_seed
+    from tests.workflows.test_vnf_flow import constrained
+
+    async with stack(ts_env, tmp_path, roomy_seed(), constrained(lead_time=10, recovery_time=5), skip_time=True) as st:
+        r = await st.admin.post("/maintenance/plan", json={"max_parallel_hosts": 2})
+        assert r.status_code == 200, r.text
+        sid = await st.start(workflow="vnf", max_parallel_hosts=2)
+        detail = await st.result(sid)
+        assert detail.state == SessionState.MAINTENANCE_DONE, detail.reason
+        ids = [session_workflow_id(sid), st.settings.constraints_workflow_id,
+               *(host_workflow_id(sid, h.name) for h in detail.hosts)]
+        histories: list[WorkflowHistory] = [await st.client.get_workflow_handle(i).fetch_history() for i in ids]
+        plan_ids = []
+        from temporalio.api.workflowservice.v1 import ListClosedWorkflowExecutionsRequest
+
+        closed = await st.client.workflow_service.list_closed_workflow_executions(
+            ListClosedWorkflowExecutionsRequest(namespace="default", maximum_page_size=1000))
+        plan_ids = [e.execution.workflow_id for e in closed.executions if e.type.name == "PlanPreview"]
+        assert plan_ids
+        histories.append(await st.client.get_workflow_handle(plan_ids[0]).fetch_history())
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+    for history in histories:
+        await replayer.replay_workflow(history)

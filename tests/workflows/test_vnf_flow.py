@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from temporalio.testing import WorkflowEnvironment
 
-from demo.stack import stack
+from demo.stack import Stack, stack
 from demo.vnfm import ConstraintProfile, VnfmProject
 from fenix.models.session import InstanceAction, SessionState
 from tests.checks import assert_cloud_sound
+from tests.waiting import poll
 from tests.workflows.test_session_flow import PROJECTS, roomy_seed
 
 
@@ -61,3 +63,97 @@ async def test_plan_preview_changes_nothing_and_predicts_the_session(ts_env: Wor
         assert r.status_code == 422
         async with st.as_project("vnf-web") as http:
             assert (await http.post("/maintenance/plan", json={})).status_code == 403
+
+
+async def _register(st: Stack, instance_fields: dict[str, dict[str, object]],
+                    groups: dict[str, dict[str, object]] | None = None) -> None:
+    """PUT constraints as each owning project: `instance_fields` by server name."""
+    for gid, body in (groups or {}).items():
+        async with st.as_project(str(body["project_id"])) as http:
+            r = await http.put(f"/instance_group/{gid}", json=body)
+            assert r.status_code == 200, r.text
+    for server in st.cloud.snapshot().servers:
+        if server.name in instance_fields:
+            async with st.as_project(server.project_id) as http:
+                r = await http.put(f"/instance/{server.id}",
+                                   json={"project_id": server.project_id, **instance_fields[server.name]})
+                assert r.status_code == 200, r.text
+
+
+async def _detail(st: Stack, sid: str) -> dict[str, Any]:
+    r = await st.admin.get(f"/maintenance/{sid}/detail")
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+async def test_vnf_replies_are_per_instance_and_validated(ts_env: WorkflowEnvironment, tmp_path: Path) -> None:
+    silent = [VnfmProject(project_id=p, token="", behaviour="silent", server_prefix=p) for p in PROJECTS]
+    async with stack(ts_env, tmp_path, roomy_seed(), silent, skip_time=True) as st:
+        names = [s.name for s in st.cloud.snapshot().servers]
+        await _register(st, {n: {"lead_time": 3600, "migration_type": "MIGRATE"} for n in names})
+        before = st.cloud.snapshot()
+        sid = await st.start(hosts=["c0", "c1", "c2"], workflow="vnf", max_parallel_hosts=1,
+                             reply_windows={"maintenance": 1})
+        waiting: dict[str, Any] = {}
+
+        async def someone_waits() -> bool:
+            nonlocal waiting
+            d = await _detail(st, sid)
+            waiting = next((p for p in d["projects"] if p["awaiting"] and p["asked_instances"]
+                            and p["state"] in ("PREPARE_MAINTENANCE", "PLANNED_MAINTENANCE")), {})
+            return bool(waiting)
+
+        await poll(someone_waits, "a project waiting for an instance reply", timeout=30)
+        d = await _detail(st, sid)
+        holds = [h for host in d["hosts"] for h in host["held_by"]]
+        assert any("reply or its lead time" in h for h in holds), holds
+        pid, iid, state = waiting["project_id"], waiting["asked_instances"][0], waiting["state"]
+        other = next(s.id for s in before.servers if s.id not in waiting["asked_instances"] and s.project_id == pid) \
+            if sum(s.project_id == pid for s in before.servers) > 1 else "not-an-instance"
+        async with st.as_project(pid) as http:
+            url = f"/maintenance/{sid}/{pid}"
+            r = await http.put(url, json={"state": f"ACK_{state}", "instance_action": "EVICTION",
+                                          "instance_ids": [iid]})
+            assert r.status_code == 422 and "not allowed" in r.text, r.text
+            r = await http.put(url, json={"state": f"ACK_{state}", "instance_action": "LIVE_MIGRATE",
+                                          "instance_ids": [other]})
+            assert r.status_code == 409 and "not waiting" in r.text, r.text
+            r = await http.put(url, json={"state": f"ACK_{state}", "instance_action": "LIVE_MIGRATE",
+                                          "instance_ids": [iid]})
+            assert r.status_code == 200, r.text
+        record = next(i for i in (await _detail(st, sid))["instances"] if i["instance_id"] == iid)
+        assert record["action"] == "LIVE_MIGRATE" and record["action_source"] == "reply"
+        assert record["notified_at"] and record["actions_at"] and record["group_id"] is None
+        detail = await st.result(sid)  # the others wait out their hour-long lead time (skipped)
+        assert detail.state == SessionState.MAINTENANCE_DONE, detail.reason
+        assert_cloud_sound(st.cloud, before, detail)
+        log = st.cloud.migration_log()
+        first = next(m for m in log if m.server_id == iid)  # it may move again later (it may land on a host to do)
+        assert first.migration_type.value == "live-migration"
+        assert all(m.migration_type.value == "migration" for m in log if m.server_id != iid)
+        lead = {i.instance_id: (i.action_started_at - i.notified_at).total_seconds()  # type: ignore[operator]
+                for i in detail.instances if i.instance_id != iid and i.notified_at}
+        assert lead and all(v >= 3600 - 1 for v in lead.values()), lead
+
+
+async def test_vnf_eviction_and_interruption_limit(ts_env: WorkflowEnvironment, tmp_path: Path) -> None:
+    silent = [VnfmProject(project_id=p, token="", behaviour="silent", server_prefix=p) for p in PROJECTS]
+    async with stack(ts_env, tmp_path, roomy_seed(), silent, skip_time=True) as st:
+        await _register(st, {
+            "vnf-batch-0": {"migration_type": "EVICTION", "lead_time": 5},
+            "vnf-web-0": {"migration_type": "MIGRATE", "max_interruption_time": 0, "lead_time": 5},
+            "vnf-web-1": {"migration_type": "MIGRATE", "max_interruption_time": 600, "lead_time": 5},
+        })
+        before = st.cloud.snapshot()
+        sid = await st.start(hosts=["c0", "c1", "c2"], workflow="vnf", max_parallel_hosts=2)
+        detail = await st.result(sid)
+        assert detail.state == SessionState.MAINTENANCE_DONE, detail.reason
+        assert_cloud_sound(st.cloud, before, detail, removed_ok={"vnf-batch-0"})
+        by_name = {i.name: i for i in detail.instances}
+        assert by_name["vnf-batch-0"].action == InstanceAction.EVICTION and by_name["vnf-batch-0"].action_done
+        # Deleted by the engine (the VNFM scales back out with a new server at MAINTENANCE_COMPLETE).
+        assert by_name["vnf-batch-0"].instance_id not in {s.id for s in st.cloud.snapshot().servers}
+        assert by_name["vnf-web-0"].action == InstanceAction.LIVE_MIGRATE
+        assert "max_interruption_time" in (by_name["vnf-web-0"].action_source or "")
+        assert by_name["vnf-web-1"].action == InstanceAction.MIGRATE

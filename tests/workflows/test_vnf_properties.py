@@ -87,7 +87,7 @@ def build(c: CloudDraw) -> tuple[SimSeed, dict[str, tuple[GroupDraw, str]]]:
     return seed, member_of
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(c=clouds())
 async def test_vnf_sessions_keep_every_constraint(ts_env: WorkflowEnvironment, c: CloudDraw) -> None:
