@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from fenix.cloud.driver import CloudDriver, CloudError, NotFound
 from fenix.models.cloud import CloudSnapshot, Migration, MigrationStatus, ServerStatus
@@ -39,7 +39,11 @@ def cloud_errors() -> Iterator[None]:
     try:
         yield
     except CloudError as err:
-        raise ApplicationError(str(err), type=type(err).__name__, non_retryable=not err.retryable) from err
+        # A refusal (no room, not found) is a business answer the workflow handles (another target, a retry
+        # round): BENIGN keeps the SDK from logging it as a worker warning with a traceback.
+        category = ApplicationErrorCategory.UNSPECIFIED if err.retryable else ApplicationErrorCategory.BENIGN
+        raise ApplicationError(str(err), type=type(err).__name__, non_retryable=not err.retryable,
+                               category=category) from err
 
 
 # A moved server ends as it was: a stopped (SHUTOFF) server is cold-migrated and stays stopped, so waiting for
@@ -113,7 +117,7 @@ class CloudActivities:
                 raise ApplicationError(
                     f"{latest.migration_type.value} of {req.server_id} from {req.source_host} to "
                     f"{latest.dest_host} failed; the server stayed on {server.host}",
-                    type="MigrationFailed", non_retryable=True)
+                    type="MigrationFailed", non_retryable=True, category=ApplicationErrorCategory.BENIGN)
             if latest is not None and not latest.status.terminal and latest.status != MigrationStatus.FINISHED:
                 return MigrateResult(server_id=server.id, host=server.host, migration_id=latest.id)
             if req.migration_id is not None and latest is not None and latest.id == req.migration_id:

@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from fenix.models.cloud import CloudSnapshot, GroupPolicy
+from fenix.models.cloud import CloudSnapshot, GroupPolicy, ServerStatus
 from fenix.models.constraints import GroupConstraints, InstanceConstraints, InstanceFields
 from fenix.models.plan import MoveEstimates
 from fenix.models.session import InstanceAction
@@ -191,6 +191,12 @@ class Pacer:
             elif inst.step != Step.ACTING and s.host is not None:
                 inst.host = s.host
                 self._rehome(inst)
+            elif inst.step == Step.ACTING and inst.action in (InstanceAction.MIGRATE, InstanceAction.LIVE_MIGRATE) \
+                    and s.host == inst.source and s.status == ServerStatus.ACTIVE and inst.host in self._free:
+                # Decided, but the cloud has not started the move yet (so it claims nothing on the target yet):
+                # keep the room reserved, or the next decision could promise it to another instance.
+                self._free[inst.host][0] -= inst.vcpus
+                self._free[inst.host][1] -= inst.memory_mb
         self._moved()
         for inst in self.insts.values():
             if inst.id not in seen and inst.step != Step.DONE:
