@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from demo.stack import stack, stack_settings, worker_env
@@ -20,6 +21,7 @@ from fenix.models.session import InstanceAction, SessionState
 from tests.checks import assert_cloud_sound
 from tests.waiting import poll
 from tests.workflows.test_session_flow import roomy_seed, vnfms
+from tests.workflows.test_vnf_flow import constrained
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,15 +43,19 @@ def worker_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[
                     proc.wait()
 
 
-async def test_worker_killed_mid_migration(dev_env: WorkflowEnvironment, tmp_path: Path) -> None:
+@pytest.mark.parametrize("flow", ["default", "vnf"])
+async def test_worker_killed_mid_migration(dev_env: WorkflowEnvironment, tmp_path: Path, flow: str) -> None:
     queue = f"tq-{uuid.uuid4()}"
     env = worker_env(stack_settings(tmp_path, queue), dev_env.client.service_client.config.target_host,
                      sim_time_scale=0.5)  # a live migration of 1 GiB takes about 1.3 s
     with worker_process(env, tmp_path / "worker-1.log") as first:
-        async with stack(dev_env, tmp_path, roomy_seed(), vnfms(InstanceAction.LIVE_MIGRATE), worker=False,
-                         task_queue=queue) as st:
+        # vnf: the VNFMs register constraints (one-second lead and recovery times: this runs in real time).
+        projects = vnfms(InstanceAction.LIVE_MIGRATE) if flow == "default" else \
+            constrained(lead_time=1, recovery_time=1, ha_recovery_time=1)
+        async with stack(dev_env, tmp_path, roomy_seed(), projects, worker=False, task_queue=queue) as st:
             before = st.cloud.snapshot()
-            sid = await st.start(hosts=["c0", "c1", "c2"])
+            options = {"workflow": "vnf", "max_parallel_hosts": 2} if flow == "vnf" else {}
+            sid = await st.start(hosts=["c0", "c1", "c2"], **options)
             await poll(lambda: any(not m.status.terminal for m in st.cloud.migration_log()),
                        "a migration (see worker-1.log)", timeout=30)
             first.kill()
