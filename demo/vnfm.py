@@ -72,6 +72,7 @@ class Event(BaseModel):
     project_id: str
     state: str
     instance_ids: list[str] | str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
     reply: dict[str, Any] | None = None
     reply_status: int | None = None
 
@@ -127,7 +128,8 @@ class SampleVnfm:
     async def handle(self, project_id: str, payload: dict[str, Any]) -> None:
         project = self.projects.get(project_id)
         state = str(payload.get("state", ""))
-        event = Event(at=time.time(), project_id=project_id, state=state, instance_ids=payload.get("instance_ids"))
+        event = Event(at=time.time(), project_id=project_id, state=state, instance_ids=payload.get("instance_ids"),
+                      metadata=payload.get("metadata") or {})
         self.state.events.append(event)
         if project is None or state in ("INSTANCE_ACTION_DONE", "INSTANCE_ACTION_FAILED"):
             return

@@ -157,3 +157,23 @@ async def test_vnf_eviction_and_interruption_limit(ts_env: WorkflowEnvironment, 
         assert by_name["vnf-web-0"].action == InstanceAction.LIVE_MIGRATE
         assert "max_interruption_time" in (by_name["vnf-web-0"].action_source or "")
         assert by_name["vnf-web-1"].action == InstanceAction.MIGRATE
+
+
+async def test_vnf_scale_in_asks_each_group_within_its_budget(ts_env: WorkflowEnvironment, tmp_path: Path) -> None:
+    """A full cloud: no host can be emptied until projects scale in; each is told how many per group."""
+    from demo.scenario import demo_seed
+
+    async with stack(ts_env, tmp_path, demo_seed(), constrained(max_impacted_members=1), skip_time=True) as st:
+        before = st.cloud.snapshot()
+        r = await st.admin.post("/maintenance/plan", json={})
+        assert r.status_code == 200 and not r.json()["feasible"] and r.json()["scale_in"], r.text
+        sid = await st.start(workflow="vnf")
+        detail = await st.result(sid)
+        assert detail.state == SessionState.MAINTENANCE_DONE, detail.reason
+        asks = [e for e in st.vnfm.state.events if e.state == "SCALE_IN"]
+        assert asks, [e.state for e in st.vnfm.state.events]
+        for e in asks:
+            wanted = e.metadata["instances_to_remove"]
+            assert wanted and all(0 < n <= 1 for n in wanted.values()), wanted  # max_impacted_members 1
+            assert e.metadata["vcpus_needed"] > 0 or e.metadata["memory_mb_needed"] > 0
+        assert_cloud_sound(st.cloud, before, detail)
