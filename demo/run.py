@@ -65,7 +65,8 @@ def summary(detail: SessionDetail, st: Stack, seconds: float) -> Table:
 
 def preview_table(plan: dict[str, Any]) -> Table:
     table = Table(title=f"plan preview: ~{plan['estimated_duration_s']:.0f} s\n(one host at a time: "
-                        f"~{plan['one_host_at_a_time_s']:.0f} s)")
+                        f"~{plan['one_host_at_a_time_s']:.0f} s)",
+                  caption="if nobody replies early and owners take 60 s per OWN_ACTION")
     for col in ("batch", "hosts", "instances"):
         table.add_column(col)
     counts = {h["host"]: h["instances"] for h in plan["hosts"]}
