@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 
+from activities.registry_query import query_registry
 from fenix.models.plan import ConstraintsRead, ConstraintsView
 
 
@@ -16,11 +16,6 @@ class ConstraintActivities:
 
     @activity.defn(name="read_constraints")
     async def read(self, req: ConstraintsRead) -> ConstraintsView:
-        handle = self._client.get_workflow_handle(self._registry_id)
-        try:
-            view: ConstraintsView = await handle.query("view", req, result_type=ConstraintsView)
-            return view
-        except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
-                return ConstraintsView(revision=0, changed=req.known_revision != 0)  # nobody registered any
-            raise
+        # A registry never started holds nothing: revision 0 ("changed" unless the caller already knows that).
+        absent = ConstraintsView(revision=0, changed=req.known_revision != 0)
+        return await query_registry(self._client, self._registry_id, "view", req, ConstraintsView, absent)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 
+from activities.registry_query import query_registry
 from fenix.models.subscription import SubscriptionFilter, SubscriptionList
 
 
@@ -16,11 +16,4 @@ class SubscriberActivities:
 
     @activity.defn(name="find_subscribers")
     async def find(self, f: SubscriptionFilter) -> SubscriptionList:
-        handle = self._client.get_workflow_handle(self._registry_id)
-        try:
-            found: SubscriptionList = await handle.query("list", f, result_type=SubscriptionList)
-            return found
-        except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
-                return SubscriptionList()  # nobody ever subscribed
-            raise
+        return await query_registry(self._client, self._registry_id, "list", f, SubscriptionList, SubscriptionList())
