@@ -41,7 +41,8 @@ WORKFLOWS = [MaintenanceSessionWorkflow, HostMaintenanceWorkflow, SubscriptionRe
 async def running_worker(client: Client, settings: Settings, *, driver: CloudDriver | None = None,
                          task_queue: str | None = None, poll_s: float | None = None) -> AsyncIterator[Worker]:
     """A started worker; stops (gracefully) when the context exits."""
-    cloud = CloudActivities(driver or make_driver(settings), poll_s=settings.cloud_poll_s if poll_s is None else poll_s)
+    cloud = CloudActivities(driver or make_driver(settings), poll_s=settings.cloud_poll_s if poll_s is None else poll_s,
+                            inline_s=settings.move_inline_s)
     webhooks = WebhookActivities(timeout_s=settings.webhook_timeout_s)
     subscribers = SubscriberActivities(client, settings.registry_workflow_id)
     constraints = ConstraintActivities(client, settings.constraints_workflow_id)

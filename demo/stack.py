@@ -149,6 +149,7 @@ async def stack(env: WorkflowEnvironment, tmp: Path, seed: SimSeed, projects: li
     client = env.client
     api_port, vnfm_port = free_port(), free_port()
     settings = stack_settings(tmp, task_queue or f"tq-{uuid.uuid4()}", api_port=api_port,
+                              move_inline_s=0.0 if env.supports_time_skipping else 1.0,
                               webhook_timeout_s=webhook_timeout_s, tokens_file=tokens_file)
     cloud = SimulatedCloud(settings.sim_db_path, time_scale=time_scale, clock=temporal_clock)
     cloud.seed(seed)

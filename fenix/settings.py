@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     # How often activities re-read the cloud while following a migration or waiting for a host to empty. Each
     # look is a few API calls; on a real Nova with many hosts, a few seconds is plenty and kinder.
     cloud_poll_s: float = Field(2.0, ge=0.01, le=60)
+    # How long one migrate_step activity may look again at a move before leaving the wait to a durable timer.
+    # 0 on the time-skipping test server (a running activity holds its virtual clock at real speed).
+    move_inline_s: float = Field(1.0, ge=0, le=30)
     # OpenStack (cloud_driver="openstack"), see docs/openstack.md. Credentials stay in clouds.yaml /
     # secure.yaml / OS_* variables: Fenix only names the cloud.
     os_cloud: str | None = None  # cloud name in clouds.yaml; None: OS_CLOUD, or the OS_* variables

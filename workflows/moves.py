@@ -30,10 +30,11 @@ async def follow_move(req: MigrateRequest, poll_s: float, expected_s: float = 0.
     An abort that lands while the move runs does not stop here: the move is followed to its end first (a cold
     migration must be confirmed, or the server would stay in VERIFY_RESIZE), then the cancel goes on.
     """
-    give_up = workflow.now() + MOVE_TIMEOUT
+    began = workflow.now()
+    give_up = began + MOVE_TIMEOUT
     res: MigrateResult = await workflow.execute_activity_method(CloudActivities.migrate_step, req, **MIGRATION_STEP)
     cancelled: asyncio.CancelledError | None = None
-    pause = max(poll_s, expected_s)
+    pause = max(poll_s, expected_s - (workflow.now() - began).total_seconds())  # the step may have looked a while
     while not res.done:
         if workflow.now() >= give_up:
             raise ApplicationError(f"move of {req.server_id} off {req.source_host} did not end within "
