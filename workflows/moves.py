@@ -34,7 +34,9 @@ async def follow_move(req: MigrateRequest, poll_s: float, expected_s: float = 0.
     give_up = began + MOVE_TIMEOUT
     res: MigrateResult = await workflow.execute_activity_method(CloudActivities.migrate_step, req, **MIGRATION_STEP)
     cancelled: asyncio.CancelledError | None = None
-    pause = max(poll_s, expected_s - (workflow.now() - began).total_seconds())  # the step may have looked a while
+    # The first look comes just after the estimate (a look a moment too early costs a whole poll interval more),
+    # less the time the first step already spent looking.
+    pause = max(poll_s, expected_s * 1.02 + 0.05 - (workflow.now() - began).total_seconds())
     while not res.done:
         if workflow.now() >= give_up:
             raise ApplicationError(f"move of {req.server_id} off {req.source_host} did not end within "
