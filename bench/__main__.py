@@ -40,6 +40,7 @@ class Run:
     violations: int = 0
     state: str = ""
     events: int = 0  # the session workflow's history length (Temporal's limit is 51,200)
+    refused: int = 0  # moves the cloud refused or failed (each retried after move_retry.interval_s)
 
 
 def makespan(detail: SessionDetail) -> float:
@@ -79,6 +80,7 @@ async def one(env: WorkflowEnvironment, run: Run, poll_s: float) -> None:
             if detail.state == SessionState.MAINTENANCE_DONE:
                 run.makespan_s = makespan(detail)
             run.moves = len(st.cloud.migration_log())
+            run.refused = sum(1 for h in detail.history if h.kind == "error")
             history = await st.client.get_workflow_handle(session_workflow_id(sid)).fetch_history()
             run.events = len(history.events)
             run.violations = len(constraint_violations(st.cloud, before, instances, groups))
@@ -117,12 +119,12 @@ async def main() -> None:
             await one(env, run, args.poll)
     table = Table(title=f"Reference cloud: 24 hosts, {len(seed().servers)} instances, {len(GROUPS)} groups "
                         f"(lower bound {bound:.0f} s)")
-    for col in ("run", "state", "makespan s", "/ lower bound", "preview s", "moves", "violations", "events",
-                "wall s"):
+    for col in ("run", "state", "makespan s", "/ lower bound", "preview s", "moves", "refused", "violations",
+                "events", "wall s"):
         table.add_column(col, justify="left" if col in ("run", "state") else "right")
     for r in runs:
         table.add_row(r.name, r.state, f"{r.makespan_s:.0f}", f"{r.makespan_s / bound:.3f}", f"{r.preview_s:.0f}",
-                      str(r.moves), str(r.violations), str(r.events), f"{r.wall_s:.1f}")
+                      str(r.moves), str(r.refused), str(r.violations), str(r.events), f"{r.wall_s:.1f}")
     console = Console(width=160)
     console.print(table)
     if not args.quick and runs[0].makespan_s:
