@@ -29,17 +29,16 @@ with workflow.unsafe.imports_passed_through():
         INSTANCE_ACTION_DONE,
         INSTANCE_ACTION_FAILED,
         HostNotice,
-        ProjectNotice,
+        instance_notice,
     )
     from fenix.models.plugin import PluginRunRequest, PluginRunResult
-    from fenix.models.session import ActionSpec, ActionType, HostPhase, InstanceAction, PluginRunRecord
+    from fenix.models.session import MOVE_ACTIONS, ActionSpec, ActionType, HostPhase, InstanceAction, PluginRunRecord
     from workflows.cancel import raise_if_cancelled
     from workflows.moves import follow_move
     from workflows.options import CLOUD_CALL, PLUGIN
     from workflows.outbox import Outbox
     from workflows.placement import choose_target
 
-MOVES = (InstanceAction.MIGRATE, InstanceAction.LIVE_MIGRATE)
 # How often OWN_ACTION instances are checked; a durable timer (not a sleep in an activity) so that
 # time-skipping tests and long windows cost nothing while waiting.
 OWN_ACTION_POLL = timedelta(seconds=10)
@@ -47,7 +46,7 @@ OWN_ACTION_POLL = timedelta(seconds=10)
 
 def _mover(action: InstanceAction) -> InstanceAction:
     """The engine's own move for an instance whose chosen action cannot (or can no longer) be used."""
-    return action if action in MOVES else InstanceAction.LIVE_MIGRATE
+    return action if action in MOVE_ACTIONS else InstanceAction.LIVE_MIGRATE
 
 
 @workflow.defn(name="HostMaintenance")
@@ -72,7 +71,7 @@ class HostMaintenanceWorkflow:
     async def _run(self, inp: HostMaintenanceInput) -> HostMaintenanceResult:
         await self._progress(phase=HostPhase.EVACUATING)
         for iid, action in sorted(inp.plan.items()):
-            if action in MOVES:
+            if action in MOVE_ACTIONS:
                 await self._move(iid, action)
         own = sorted(i for i, a in inp.plan.items() if a == InstanceAction.OWN_ACTION)
         if own:
@@ -223,9 +222,7 @@ class HostMaintenanceWorkflow:
 
     # --- notices and progress -------------------------------------------------------------------------
     def _instance_notice(self, project: str, iid: str, state: str, metadata: dict[str, str]) -> None:
-        url = f"{self._inp.api_url}/maintenance/{self._inp.session_id}/{project}"
-        notice = ProjectNotice(project_id=project, session_id=self._inp.session_id, state=state,
-                               instance_ids=[iid], reply_url=url, metadata=metadata)
+        notice = instance_notice(self._inp.api_url, self._inp.session_id, project, iid, state, metadata)
         self._outbox.send(EVENT_PROJECT, project, notice.model_dump())
 
     def _host_notice(self, state: str) -> None:

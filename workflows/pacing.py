@@ -30,7 +30,7 @@ from enum import StrEnum
 from fenix.models.cloud import CloudSnapshot, GroupPolicy, ServerStatus
 from fenix.models.constraints import GroupConstraints, InstanceConstraints, InstanceFields
 from fenix.models.plan import MoveEstimates
-from fenix.models.session import InstanceAction
+from fenix.models.session import MOVE_ACTIONS, InstanceAction
 
 
 class Step(StrEnum):
@@ -79,7 +79,6 @@ class Inst:
     action: InstanceAction | None = None
     action_source: str = ""  # "reply" or "default: ..." (why)
     source: str | None = None  # while acting: the host it leaves
-    started_at: float | None = None
     done_at: float | None = None
     retry_at: float | None = None
     failures: int = 0
@@ -148,7 +147,6 @@ class Pacer:
         self._defaults = default_fields or InstanceFields()
         self.hosts: dict[str, HostStep] = dict.fromkeys(session_hosts, HostStep.PENDING)
         self.order: list[str] = []  # hosts in the order they were admitted
-        self.started_at: dict[str, float] = {}
         self.groups = {g.group_id: _group(g) for g in groups}
         self._constraints = {c.instance_id: c for c in instances}
         self.insts: dict[str, Inst] = {}
@@ -191,7 +189,7 @@ class Pacer:
             elif inst.step != Step.ACTING and s.host is not None:
                 inst.host = s.host
                 self._rehome(inst)
-            elif inst.step == Step.ACTING and inst.action in (InstanceAction.MIGRATE, InstanceAction.LIVE_MIGRATE) \
+            elif inst.step == Step.ACTING and inst.action in MOVE_ACTIONS \
                     and s.host == inst.source and s.status == ServerStatus.ACTIVE and inst.host in self._free:
                 # Decided, but the cloud has not started the move yet (so it claims nothing on the target yet):
                 # keep the room reserved, or the next decision could promise it to another instance.
@@ -247,8 +245,7 @@ class Pacer:
 
     def action_done(self, iid: str, now: float, host: str | None) -> None:
         inst = self.insts[iid]
-        if inst.source is not None and inst.source in self._free and inst.action in (
-                InstanceAction.MIGRATE, InstanceAction.LIVE_MIGRATE):
+        if inst.source is not None and inst.source in self._free and inst.action in MOVE_ACTIONS:
             self._free[inst.source][0] += inst.vcpus
             self._free[inst.source][1] += inst.memory_mb
         inst.step, inst.done_at, inst.source = Step.DONE, now, None
@@ -367,7 +364,6 @@ class Pacer:
                     return
             self.hosts[choice] = HostStep.DRAINING
             self.order.append(choice)
-            self.started_at[choice] = now
             d.start.append(choice)
             pending.remove(choice)
             self._feasible = {}
@@ -490,7 +486,7 @@ class Pacer:
                 action, why = self.default_for(inst)
                 inst.action_source = f"default: {why}"
             target = None
-            if action in (InstanceAction.MIGRATE, InstanceAction.LIVE_MIGRATE):
+            if action in MOVE_ACTIONS:
                 target = self.choose_target(inst)
                 if target is None:
                     continue
@@ -499,7 +495,7 @@ class Pacer:
                 inst.source, inst.host = inst.host, target
             else:
                 inst.source = inst.host
-            inst.action, inst.step, inst.started_at, inst.retry_at = action, Step.ACTING, now, None
+            inst.action, inst.step, inst.retry_at = action, Step.ACTING, None
             self._by_host = None
             d.act.append(Act(instance_id=inst.id, action=action, target=target))
 
@@ -622,7 +618,7 @@ class Pacer:
         if inst.step == Step.ACTING:
             verb = {InstanceAction.OWN_ACTION: "its owner is moving it", InstanceAction.EVICTION: "being evicted"}
             return f"{name}: {verb.get(inst.action or InstanceAction.MIGRATE, 'moving')}" + (
-                f" to {inst.host}" if inst.action in (InstanceAction.MIGRATE, InstanceAction.LIVE_MIGRATE) else "")
+                f" to {inst.host}" if inst.action in MOVE_ACTIONS else "")
         if inst.step == Step.PENDING and inst.group is not None:
             g = self.groups[inst.group]
             return (f"{name}: group {g.id} budget: {g.max_impacted} of max_impacted_members {g.max_impacted} "
@@ -692,12 +688,3 @@ class Pacer:
             got_v, got_m = got_v + inst.vcpus, got_m + inst.memory_mb
             need.per_project[inst.project_id] = need.per_project.get(inst.project_id, 0) + 1
         return need if need.per_group or need.per_project else None
-
-
-
-def instance_step_counts(pacer: Pacer) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for inst in pacer.insts.values():
-        counts[inst.step.value] = counts.get(inst.step.value, 0) + 1
-    return counts
-

@@ -12,7 +12,7 @@ import heapq
 from fenix.models.cloud import CloudSnapshot
 from fenix.models.constraints import GroupConstraints, InstanceConstraints
 from fenix.models.plan import MoveEstimates, PlanInput, PlannedHost, PlannedInstance, PlannedProject, PlanPreview
-from fenix.models.session import InstanceAction
+from fenix.models.session import MOVE_ACTIONS
 from workflows.pacing import Pacer, allowed_actions
 
 MAX_STEPS = 20_000  # a plan that does not end within this many decisions is reported as blocked
@@ -78,7 +78,7 @@ def simulate(snap: CloudSnapshot, hosts: list[str], inp: PlanInput, instances: l
             _, _, kind, key = heapq.heappop(events)
             if kind == "done":
                 inst = pacer.insts[key]
-                moved = inst.action in (InstanceAction.MIGRATE, InstanceAction.LIVE_MIGRATE)
+                moved = inst.action in MOVE_ACTIONS
                 # Moves land on their target; an owner's own action or an eviction takes the instance away.
                 pacer.action_done(key, now, inst.host if moved else None)
                 if key in planned:

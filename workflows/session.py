@@ -25,7 +25,14 @@ with workflow.unsafe.imports_passed_through():
     from fenix.models.cloud import CloudSnapshot
     from fenix.models.cloud_ops import HostRequest, SnapshotRequest
     from fenix.models.host_run import HostMaintenanceInput, HostMaintenanceResult, HostProgress
-    from fenix.models.notification import EVENT_HOST, EVENT_PROJECT, HostNotice, ProjectNotice, fenix_time
+    from fenix.models.notification import (
+        EVENT_HOST,
+        EVENT_PROJECT,
+        HostNotice,
+        ProjectNotice,
+        fenix_time,
+        project_url,
+    )
     from fenix.models.plugin import PluginRunRequest, PluginRunResult
     from fenix.models.reply import ProjectReply, ReplyResult
     from fenix.models.session import (
@@ -255,7 +262,7 @@ class MaintenanceSessionWorkflow:
         watchers = []
         for pid in projects:
             p = self._d.project(pid)
-            url = f"{self._inp.api_url}/maintenance/{self._inp.session_id}/{pid}"
+            url = project_url(self._inp.api_url, self._inp.session_id, pid)
             notice = ProjectNotice(
                 project_id=pid, session_id=self._inp.session_id, state=state.value, instance_ids=url,
                 allowed_actions=[a.value for a in p.allowed_actions],
@@ -503,7 +510,7 @@ class MaintenanceSessionWorkflow:
         # Projects may have scaled in: MAINTENANCE_COMPLETE tells them they may scale back out; the
         # metadata says why (Fenix-era VNFMs know no other end state). No reply is awaited.
         for pid in self._project_ids():
-            url = f"{self._inp.api_url}/maintenance/{self._inp.session_id}/{pid}"
+            url = project_url(self._inp.api_url, self._inp.session_id, pid)
             done = ProjectNotice(project_id=pid, session_id=self._inp.session_id,
                                  state=S.MAINTENANCE_COMPLETE.value, instance_ids=url, reply_url=url,
                                  metadata={**self._inp.metadata, "session_result": S.MAINTENANCE_FAILED.value,

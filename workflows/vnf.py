@@ -27,10 +27,12 @@ with workflow.unsafe.imports_passed_through():
         INSTANCE_ACTION_FAILED,
         ProjectNotice,
         fenix_time,
+        instance_notice,
+        project_url,
     )
     from fenix.models.plan import ConstraintsRead, ConstraintsView, MoveEstimates
     from fenix.models.reply import ProjectReply
-    from fenix.models.session import ActionType, HostPhase, InstanceAction, ProjectRecord, SessionState
+    from fenix.models.session import MOVE_ACTIONS, ActionType, HostPhase, InstanceAction, ProjectRecord, SessionState
     from workflows.cancel import raise_if_cancelled
     from workflows.errors import SessionFailed
     from workflows.moves import follow_move
@@ -42,7 +44,6 @@ if TYPE_CHECKING:
 
 S = SessionState
 PER_INSTANCE = (S.PREPARE_MAINTENANCE, S.PLANNED_MAINTENANCE)
-MOVES = (InstanceAction.MIGRATE, InstanceAction.LIVE_MIGRATE)
 # How often the flow re-reads the cloud and the constraints while it runs; changes in between (a VNFM scaling,
 # a new PUT /v1/instance) are picked up at the next read. Reading after every event would fill the history.
 REFRESH = timedelta(seconds=30)
@@ -210,7 +211,7 @@ class VnfFlow:
             record.group_id, record.notified_at, record.actions_at = inst.group, workflow.now(), _dt(n.actions_at)
         self._awaiting[inst.id] = (inst.project_id, state)
         self._sync_project(inst.project_id)
-        url = f"{s._inp.api_url}/maintenance/{s._inp.session_id}/{inst.project_id}"
+        url = project_url(s._inp.api_url, s._inp.session_id, inst.project_id)
         at = fenix_time(_dt(n.actions_at))
         notice = ProjectNotice(project_id=inst.project_id, session_id=s._inp.session_id, state=state.value,
                                instance_ids=[inst.id], allowed_actions=[a.value for a in n.allowed],
@@ -291,7 +292,7 @@ class VnfFlow:
             record.action_source = "reply" if inst.action_source == "reply" else inst.action_source
         try:
             host: str | None
-            if a.action in MOVES:
+            if a.action in MOVE_ACTIONS:
                 res = await follow_move(MigrateRequest(server_id=inst.id, source_host=source, target_host=a.target,
                                                        action=a.action), s._inp.move_retry.poll_s,
                                         self.pacer.est.duration(a.action, inst.memory_mb))
@@ -334,7 +335,7 @@ class VnfFlow:
         self.pacer.action_failed(inst.id, _ts(workflow.now()), retry.interval_s)
         self._last_refresh = datetime.min.replace(tzinfo=UTC)  # the retry picks a target from a fresh read
         if a.action in (InstanceAction.OWN_ACTION, InstanceAction.EVICTION):
-            fallback = inst.migration_type if inst.migration_type in MOVES else InstanceAction.LIVE_MIGRATE
+            fallback = inst.migration_type if inst.migration_type in MOVE_ACTIONS else InstanceAction.LIVE_MIGRATE
             inst.action, inst.action_source = fallback, f"{a.action.value} did not happen; the engine moves it"
 
     async def _own_action(self, iid: str, source: str) -> str | None:
@@ -402,7 +403,5 @@ class VnfFlow:
 
     def _instance_notice(self, project: str, iid: str, state: str, metadata: dict[str, str]) -> None:
         s = self.s
-        url = f"{s._inp.api_url}/maintenance/{s._inp.session_id}/{project}"
-        notice = ProjectNotice(project_id=project, session_id=s._inp.session_id, state=state, instance_ids=[iid],
-                               reply_url=url, metadata=metadata)
+        notice = instance_notice(s._inp.api_url, s._inp.session_id, project, iid, state, metadata)
         s._outbox.send(EVENT_PROJECT, project, notice.model_dump())

@@ -39,6 +39,18 @@ class ProjectNotice(BaseModel):
     service: str = "fenix"
 
 
+def project_url(api_url: str, session_id: str, project_id: str) -> str:
+    """Where a project reads its instance list and sends its reply (`instance_ids` / `reply_url` of a notice)."""
+    return f"{api_url}/maintenance/{session_id}/{project_id}"
+
+
+def instance_notice(api_url: str, session_id: str, project_id: str, instance_id: str, state: str,
+                    metadata: dict[str, Any]) -> ProjectNotice:
+    """INSTANCE_ACTION_DONE / INSTANCE_ACTION_FAILED about one instance."""
+    return ProjectNotice(project_id=project_id, session_id=session_id, state=state, instance_ids=[instance_id],
+                         reply_url=project_url(api_url, session_id, project_id), metadata=metadata)
+
+
 class HostNotice(BaseModel):
     """`maintenance.host` payload. `project_id` is the admin project *id* (Fenix sent a name)."""
 

@@ -43,6 +43,9 @@ class InstanceAction(StrEnum):
     EVICTION = "EVICTION"
 
 
+# The engine's own moves (the others are the project's own action, or deleting the instance).
+MOVE_ACTIONS = frozenset({InstanceAction.MIGRATE, InstanceAction.LIVE_MIGRATE})
+
 DEFAULT_ALLOWED_ACTIONS = [InstanceAction.MIGRATE, InstanceAction.LIVE_MIGRATE, InstanceAction.OWN_ACTION]
 
 
