@@ -8,7 +8,7 @@ DEVCLOUD_DIR ?= /tmp/fenix-devcloud
 DEVCLOUD_VENV ?= /tmp/fenix-devcloud-venv
 DEVCLOUD_ENV := OS_CLIENT_CONFIG_FILE=$(DEVCLOUD_DIR)/clouds.yaml OS_CLOUD=minicloud
 
-.PHONY: demo up test lint bench clean devcloud-up devcloud-down test-openstack
+.PHONY: demo up test lint bench drill clean devcloud-up devcloud-down test-openstack
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -25,6 +25,11 @@ up: $(STAMP)
 # The vnf workflow's makespan on the 24-host reference cloud (docs/benchmarks.md); prints a table.
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# The long crash drill (docs/reliability.md): 20 sessions of each flow with workers killed at random moments, 10
+# aborts of each at random moments; every history replayed. Prints a table. SEED=n repeats a run.
+drill: $(STAMP)
+	$(BIN)/python -m tests.drill --sessions 20 --aborts 10 $(if $(SEED),--seed $(SEED),)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

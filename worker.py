@@ -6,7 +6,9 @@ Run as many as you like on one task queue; they share nothing but Temporal.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import signal
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,16 +18,19 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.clock import read_clock
 from activities.cloud import CloudActivities
 from activities.constraints import ConstraintActivities
 from activities.notify import WebhookActivities
 from activities.planning import simulate_plan
 from activities.plugins import run_action_plugin
+from activities.sessions import SessionControl
 from activities.subscriptions import SubscriberActivities
 from fenix.cloud.driver import CloudDriver
 from fenix.cloud.factory import make_driver
 from fenix.settings import Settings, get_settings
-from fenix.temporal import connect
+from fenix.temporal import TemporalUnreachable, connect_with_retry
+from workflows.abort import SessionAbortWorkflow
 from workflows.constraints import ConstraintsRegistryWorkflow
 from workflows.host import HostMaintenanceWorkflow
 from workflows.plan import PlanPreviewWorkflow
@@ -34,15 +39,17 @@ from workflows.session import MaintenanceSessionWorkflow
 
 HEARTBEAT_THROTTLE = timedelta(seconds=3)
 WORKFLOWS = [MaintenanceSessionWorkflow, HostMaintenanceWorkflow, SubscriptionRegistryWorkflow, PlanPreviewWorkflow,
-             ConstraintsRegistryWorkflow]
+             ConstraintsRegistryWorkflow, SessionAbortWorkflow]
 
 
 @asynccontextmanager
 async def running_worker(client: Client, settings: Settings, *, driver: CloudDriver | None = None,
                          task_queue: str | None = None, poll_s: float | None = None) -> AsyncIterator[Worker]:
     """A started worker; stops (gracefully) when the context exits."""
-    cloud = CloudActivities(driver or make_driver(settings), poll_s=settings.cloud_poll_s if poll_s is None else poll_s,
+    driver = driver or make_driver(settings)
+    cloud = CloudActivities(driver, poll_s=settings.cloud_poll_s if poll_s is None else poll_s,
                             inline_s=settings.move_inline_s)
+    sessions = SessionControl(client, driver)
     webhooks = WebhookActivities(timeout_s=settings.webhook_timeout_s)
     subscribers = SubscriberActivities(client, settings.registry_workflow_id)
     constraints = ConstraintActivities(client, settings.constraints_workflow_id)
@@ -52,11 +59,13 @@ async def running_worker(client: Client, settings: Settings, *, driver: CloudDri
             client,
             task_queue=task_queue or settings.task_queue,
             workflows=WORKFLOWS,
-            activities=[cloud.snapshot, cloud.disable_host, cloud.enable_host, cloud.migrate_step, cloud.wait_empty,
-                        cloud.estimates, cloud.evict, constraints.read, simulate_plan,
-                        webhooks.deliver, subscribers.find, run_action_plugin],
+            activities=[cloud.snapshot, cloud.disable_host, cloud.enable_host, cloud.migrate_step, cloud.settle,
+                        cloud.wait_empty, cloud.estimates, cloud.evict, constraints.read, simulate_plan,
+                        webhooks.deliver, subscribers.find, run_action_plugin, read_clock,
+                        sessions.cancel, sessions.probe, sessions.terminate, sessions.hosts_disabled_by],
             activity_executor=pool,
             max_concurrent_activities=threads,
+            max_cached_workflows=settings.worker_max_cached_workflows,
             # A cancel (abort) reaches an activity only in the answer to a heartbeat the SDK actually sends;
             # by default that is at most every 60 s. Send one at least every few seconds so an abort stops
             # plug-ins and webhook deliveries promptly.
@@ -71,20 +80,40 @@ async def running_worker(client: Client, settings: Settings, *, driver: CloudDri
 
 
 async def serve(settings: Settings) -> None:
-    client = await connect(settings)
+    log = logging.getLogger("fenix.worker")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    # Started before Temporal, the worker waits for it (bounded, see connect_with_retry); a stop meanwhile ends
+    # the wait at once.
+    connecting = asyncio.create_task(connect_with_retry(settings, "worker"))
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not connecting.done():
+        connecting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await connecting
+        log.info("worker stopped before Temporal at %s was reachable", settings.temporal_address)
+        return
+    client = connecting.result()  # TemporalUnreachable once the wait is over
     async with running_worker(client, settings):
-        logging.getLogger("fenix.worker").info("worker polling task queue %s at %s", settings.task_queue,
-                                               settings.temporal_address)
+        log.info("worker polling task queue %s at %s", settings.task_queue, settings.temporal_address)
         await stop.wait()
 
 
-def main() -> None:
+def main(settings: Settings | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(serve(get_settings()))
+    try:
+        asyncio.run(serve(settings or get_settings()))
+    except TemporalUnreachable as err:
+        # Exit non-zero so a supervisor (compose, systemd) restarts it; the log says why, without a traceback.
+        logging.getLogger("fenix.worker").error("%s", err)
+        logging.shutdown()
+        # Not SystemExit: after failed connects the SDK's core threads can still call into Python while the
+        # interpreter finalizes, which aborts it ("PyGILState_Release ... finalizing", exit -6, seen in tests).
+        os._exit(1)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from fenix.cloud.driver import CloudDriver, CloudError, NotFound
-from fenix.models.cloud import CloudSnapshot, Migration, MigrationStatus, ServerStatus
+from fenix.models.cloud import SETTLED_STATUSES, CloudSnapshot, Migration, MigrationStatus, ServerStatus, Settling
 from fenix.models.cloud_ops import (
     EstimatesRequest,
     EvictRequest,
@@ -23,6 +23,8 @@ from fenix.models.cloud_ops import (
     HostResult,
     MigrateRequest,
     MigrateResult,
+    SettleRequest,
+    SettleResult,
     SnapshotRequest,
     WaitEmptyRequest,
     WaitEmptyResult,
@@ -48,7 +50,7 @@ def cloud_errors() -> Iterator[None]:
 
 # A moved server ends as it was: a stopped (SHUTOFF) server is cold-migrated and stays stopped, so waiting for
 # ACTIVE would follow it until the activity's timeout.
-SETTLED = frozenset({ServerStatus.ACTIVE, ServerStatus.SHUTOFF})
+SETTLED = SETTLED_STATUSES
 
 class CloudActivities:
     def __init__(self, driver: CloudDriver, poll_s: float = 1.0, inline_s: float = 1.0) -> None:
@@ -104,7 +106,9 @@ class CloudActivities:
         within it (a fast cold move and its confirmation) then costs one step, not one timer per look, and a dev
         server's timers fire only about once a second. Idempotent: a retry after a crash finds the move in flight
         or done, so a migration is never started twice. `req.migration_id` is the record this move started; a
-        failed record raises MigrationFailed, an old failed record from an earlier round does not.
+        failed record raises MigrationFailed, an old failed record from an earlier round does not. `done` means the
+        cloud has settled the server off the source host (ACTIVE, or stopped as it was); a server that left but is
+        in VERIFY_RESIZE is confirmed first, and one in ERROR is a failed move.
         """
         until = time.monotonic() + self._inline_s
         while True:
@@ -118,18 +122,17 @@ class CloudActivities:
     def _migrate_step(self, req: MigrateRequest) -> MigrateResult:
         with cloud_errors():
             server = self._driver.get_server(req.server_id)
-            if server.host != req.source_host and server.status in SETTLED:
-                return MigrateResult(server_id=server.id, host=server.host, done=True,
-                                     migration_id=req.migration_id)
             if server.status == ServerStatus.VERIFY_RESIZE:
                 self._driver.confirm_resize(server.id)  # the move is done once confirmed (a next step sees it)
                 return MigrateResult(server_id=server.id, host=server.host, migration_id=req.migration_id)
+            if server.host != req.source_host:
+                return self._off_source(req, server.host, server.status)
             latest = self._latest(req.server_id)
             if req.migration_id is not None and latest is not None and latest.id == req.migration_id \
                     and latest.status in FAILED_MIGRATION:
                 raise ApplicationError(
                     f"{latest.migration_type.value} of {req.server_id} from {req.source_host} to "
-                    f"{latest.dest_host} failed; the server stayed on {server.host}",
+                    f"{latest.dest_host} failed; the server stayed on {server.host} ({server.status.value})",
                     type="MigrationFailed", non_retryable=True, category=ApplicationErrorCategory.BENIGN)
             if latest is not None and not latest.status.terminal and latest.status != MigrationStatus.FINISHED:
                 return MigrateResult(server_id=server.id, host=server.host, migration_id=latest.id)
@@ -146,9 +149,54 @@ class CloudActivities:
             return MigrateResult(server_id=server.id, host=server.host,
                                  migration_id=started.id if started else req.migration_id)
 
+    @staticmethod
+    def _off_source(req: MigrateRequest, host: str | None, status: ServerStatus) -> MigrateResult:
+        """The server has left the source host. The move is done only once the cloud has settled it there: ACTIVE
+        (or stopped as it was). ERROR is a failed move, whatever the record says. Anything else (MIGRATING, RESIZE,
+        a busy BUILD) is still under way: look again; never start another move of a server that already left."""
+        if status in SETTLED:
+            return MigrateResult(server_id=req.server_id, host=host, done=True, migration_id=req.migration_id)
+        if status == ServerStatus.ERROR:
+            raise ApplicationError(
+                f"{req.server_id} left {req.source_host} but is in ERROR on {host}: an operator must repair it",
+                type="MigrationFailed", non_retryable=True, category=ApplicationErrorCategory.BENIGN)
+        return MigrateResult(server_id=req.server_id, host=host, migration_id=req.migration_id)
+
     def _latest(self, server_id: str) -> Migration | None:
         migrations = self._driver.list_migrations(server_id)
         return migrations[-1] if migrations else None
+
+    @activity.defn(name="settle_instances")
+    def settle(self, req: SettleRequest) -> SettleResult:
+        """Leave none of these servers mid-move: confirm cold migrations waiting in VERIFY_RESIZE, follow migrations
+        still in flight to their end (and confirm them), for up to `req.wait_s`. Reports every server it found not
+        at rest. Idempotent (a retry finds the confirmations done); never starts or reverts a move.
+
+        The cleanup of a failed or aborted session calls it, so that no instance stays unconfirmed or half-moved
+        behind a session that says it has ended. Waiting here (not on workflow timers) is fine: it happens once,
+        at the end. One list call finds the few servers worth a closer look.
+        """
+        deadline = time.monotonic() + req.wait_s
+        with cloud_errors():
+            # Gone servers need nothing, and ACTIVE or stopped ones are at rest: Nova shows a migration in flight
+            # as MIGRATING or RESIZE from the moment it accepts it.
+            listed = {s.id: s.status for s in self._driver.list_servers()}
+            pending = [i for i in dict.fromkeys(req.server_ids) if i in listed and listed[i] not in SETTLED]
+            seen: dict[str, Settling] = {}
+            while pending:
+                still = []
+                for sid in pending:
+                    look = self._driver.settle_server(sid)
+                    confirmed = look.confirmed or (sid in seen and seen[sid].confirmed)
+                    seen[sid] = look.model_copy(update={"confirmed": confirmed})
+                    if not look.final:
+                        still.append(sid)
+                pending = still
+                activity.heartbeat(f"settling {len(pending)} server(s): {', '.join(pending[:5])}")
+                if not pending or time.monotonic() >= deadline:
+                    break
+                time.sleep(self._poll_s)
+        return SettleResult(servers=[seen[i] for i in seen])
 
     @activity.defn(name="move_estimates")
     def estimates(self, _: EstimatesRequest) -> MoveEstimates:

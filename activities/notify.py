@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,6 +21,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.webhook_body import aodh_body, native_body
+from fenix.cloud.clock import temporal_clock
 from fenix.models.notification import BodyFormat, Delivery, DeliveryResult
 
 # 408 Request Timeout and 429 Too Many Requests are the 4xx that say "try again later".
@@ -90,6 +91,10 @@ class WebhookActivities:
                 for 5xx, 408, 429, connection errors and timeouts. Details: ``{"host", "status_code"}``.
         """
         sub, env = req.subscription, req.envelope
+        # Temporal's clock (virtual on the time-skipping server), as the workflow's deadlines are.
+        sent_at = datetime.fromtimestamp(temporal_clock(), tz=UTC)
+        if env.from_delivery:
+            env = env.model_copy(update={"payload": env.stamped(sent_at), "from_delivery": {}})
         body = aodh_body(env, sub) if sub.format == BodyFormat.AODH else native_body(env)
         headers = {
             "Content-Type": "application/json",
@@ -122,7 +127,7 @@ class WebhookActivities:
 
         details: dict[str, Any] = {"host": host, "status_code": status}
         if 200 <= status < 300:
-            return DeliveryResult(status_code=status, elapsed_s=elapsed)
+            return DeliveryResult(status_code=status, elapsed_s=elapsed, delivered_at=sent_at)
         if status >= 500 or status in RETRYABLE_4XX:
             raise ApplicationError(f"webhook {host} answered {status}", details,
                                    type="WebhookUnavailable", next_retry_delay=_retry_after(response))

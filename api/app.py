@@ -2,32 +2,59 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from temporalio.client import Client
 
 from api import errors
 from api.auth import make_authenticator
+from api.deadline import Clock, wall_clock
 from api.routes import constraints, hosts, plan, projects, sessions, subscriptions
+from api.temporal_link import TemporalLink
 from fenix.settings import Settings, get_settings
-from fenix.temporal import connect
+
+# The exit status when Temporal never came (uvicorn's own for an application that cannot start): non-zero, so
+# a supervisor restarts the API (systemd's Restart=on-failure ignores a process ended by SIGTERM).
+GAVE_UP_EXIT = 3
 
 
-def create_app(settings: Settings | None = None, client: Client | None = None) -> FastAPI:
-    """Build the app. Tests inject a Temporal client; otherwise it connects at start-up."""
+def _log_to_stderr() -> None:
+    """uvicorn sets up only its own loggers: without this, Fenix's (each try to reach Temporal, errors) would reach
+    stderr only from WARNING up and without a time. Left alone when the host program has set up logging."""
+    fenix = logging.getLogger("fenix")
+    if fenix.handlers or logging.getLogger().handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    fenix.addHandler(handler)
+    fenix.setLevel(logging.INFO)
+
+
+def create_app(settings: Settings | None = None, client: Client | None = None, clock: Clock | None = None) -> FastAPI:
+    """Build the app. Tests inject a Temporal client, and on the time-skipping server its virtual clock (write
+    deadlines are compared with the workflows' time); otherwise it connects at start-up, in the background."""
     settings = settings or get_settings()
+    _log_to_stderr()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
+        app.state.clock = clock or wall_clock
         app.state.authenticator = make_authenticator(settings)  # tokens mode: creates the admin token if needed
+        link = app.state.temporal = TemporalLink(settings, client)
+        link.start()
         try:
-            app.state.temporal = client or await connect(settings)
             yield
         finally:
+            await link.close()
             app.state.authenticator.close()
+            if link.gave_up:
+                logging.shutdown()
+                os._exit(GAVE_UP_EXIT)  # after the graceful shutdown; SystemExit here would only be logged
 
     app = FastAPI(title="Fenix", version="0.1.0", lifespan=lifespan,
                   description="Rolling infrastructure maintenance that talks to the applications. "
@@ -43,6 +70,14 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
+        """Liveness: the process serves. Does not look at Temporal."""
         return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    async def readyz(request: Request) -> dict[str, str]:
+        """Readiness: connected to Temporal, and Temporal answers now; else 503 with the reason."""
+        link: TemporalLink = request.app.state.temporal
+        await link.check()
+        return {"status": "ready"}
 
     return app

@@ -8,6 +8,7 @@ from fastapi import Depends, Header, HTTPException, Request, status
 from temporalio.client import Client
 
 from api.auth import Authenticator, AuthRejected, AuthUnavailable, Principal
+from api.temporal_link import TemporalLink
 from fenix.settings import Settings
 
 
@@ -17,8 +18,8 @@ def get_settings(request: Request) -> Settings:
 
 
 def get_client(request: Request) -> Client:
-    client: Client = request.app.state.temporal
-    return client
+    link: TemporalLink = request.app.state.temporal
+    return link.client  # TemporalNotReady (503) while the API still waits for Temporal
 
 
 async def get_principal(request: Request, x_auth_token: Annotated[str | None, Header()] = None,

@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
 
 from fastapi import HTTPException
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.client import WorkflowExecutionStatus as Status
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import SessionNotFound
 from fenix.constants import session_workflow_id
+from fenix.models.abort import AbortResult
 from fenix.models.reply import ProjectReply, ReplyResult
 from fenix.models.session import SessionDetail, SessionState, SessionStatus
+from workflows.abort import abort_workflow_id
 from workflows.session import MaintenanceSessionWorkflow
 
 SessionHandle = WorkflowHandle[MaintenanceSessionWorkflow, SessionDetail]
-
-# An Update long-polls until the workflow has run its handler. Bound each poll so an HTTP request never hangs:
-# with no worker, or a session that ends while the reply is in flight, the client gets an answer it can act on.
-UPDATE_RPC_TIMEOUT = timedelta(seconds=30)
 
 
 async def describe(client: Client, session_id: str) -> tuple[SessionHandle, Status | None]:
@@ -39,12 +42,40 @@ async def detail(client: Client, session_id: str) -> SessionDetail:
         return await handle.query(MaintenanceSessionWorkflow.detail)
     if status == Status.COMPLETED:
         return await handle.result()
-    # Terminated or failed outside the session's own control (an operator used the Temporal CLI):
-    # the last known state is what a query on the closed workflow replays.
-    last = await handle.query(MaintenanceSessionWorkflow.detail)
+    # Terminated: by the abort of a wedged session (its result says why), or outside Fenix (an operator used the
+    # Temporal CLI). The last known state is what a query on the closed workflow replays, if its code still can.
+    abort = await _abort_of(client, session_id)
+    wedged = abort is not None and abort.outcome == "terminated"
+    try:
+        last = await handle.query(MaintenanceSessionWorkflow.detail)
+    except (WorkflowQueryFailedError, RPCError) as err:
+        if isinstance(err, RPCError) and err.status != RPCStatusCode.FAILED_PRECONDITION:
+            raise  # unreachable or slow: the usual 503
+        # The session's code cannot replay it (why it was wedged), or Temporal refuses to query a workflow whose
+        # last task failed: what Temporal itself knows.
+        desc = await handle.describe()
+        last = SessionDetail(session_id=session_id, workflow="unknown", maintenance_at=desc.start_time,
+                             current="the session's workflow could not be replayed to show its last state")
     last.state = SessionState.MAINTENANCE_FAILED
-    last.reason = last.reason or f"workflow {status.name.lower() if status else 'ended'} outside Fenix"
+    if wedged and abort is not None:
+        last.reason, last.aborted = abort.reason, True
+    else:
+        last.reason = last.reason or f"workflow {status.name.lower() if status else 'ended'} outside Fenix"
     return last
+
+
+async def _abort_of(client: Client, session_id: str) -> AbortResult | None:
+    """The result of the session's abort workflow, if one ran to its end."""
+    handle = client.get_workflow_handle(abort_workflow_id(session_id), result_type=AbortResult)
+    try:
+        if (await handle.describe()).status != Status.COMPLETED:
+            return None
+        result: AbortResult = await handle.result()
+        return result
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
 
 
 async def status(client: Client, session_id: str) -> SessionStatus:
@@ -57,13 +88,20 @@ async def status(client: Client, session_id: str) -> SessionStatus:
 
 
 async def reply(client: Client, session_id: str, body: ProjectReply) -> ReplyResult:
-    """Hand a project's reply to the running session as an Update (its validator answers 4xx)."""
+    """Hand a project's reply to the running session as an Update (its validator answers 4xx).
+
+    `body.not_after` is the request's deadline: the route's deadline (api/deadline.py) bounds the wait, and the
+    session refuses the reply if a worker takes it only after that."""
     handle, wf_status = await describe(client, session_id)
     if wf_status != Status.RUNNING:
         raise HTTPException(409, f"session {session_id} has ended; it takes no more replies")
     try:
-        return await handle.execute_update(MaintenanceSessionWorkflow.reply, body, rpc_timeout=UPDATE_RPC_TIMEOUT)
+        return await handle.execute_update(MaintenanceSessionWorkflow.reply, body)
     except WorkflowUpdateRPCTimeoutOrCancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise  # the request's deadline: answered 503, no further call
+        # Temporal gave up on the Update itself: tell an ended session (409) from a busy one (503).
         _, wf_status = await describe(client, session_id)
         if wf_status != Status.RUNNING:
             raise HTTPException(409, f"session {session_id} ended before it took the reply") from None

@@ -139,18 +139,20 @@ def worker_env(settings: Settings, temporal_address: str, *, sim_time_scale: flo
 async def stack(env: WorkflowEnvironment, tmp: Path, seed: SimSeed, projects: list[VnfmProject] | None = None, *,
                 subscribe: list[str] | None = None, fmt: str = "native", time_scale: float = 0.01,
                 webhook_timeout_s: float = 300, skip_time: bool = False, worker: bool = True,
-                task_queue: str | None = None, tokens_file: Path | None = None) -> AsyncIterator[Stack]:
+                task_queue: str | None = None, tokens_file: Path | None = None,
+                extra_settings: dict[str, Any] | None = None) -> AsyncIterator[Stack]:
     """Start everything; `projects` get tokens and a VNFM, `subscribe` (default: all of them) webhooks.
 
     `skip_time` lets the time-skipping server jump over idle waits while we await the result. Only for tests
     where nobody replies in real time (a skip would otherwise expire a reply window before the VNFM answers).
     `worker=False` leaves the worker to the caller (crash tests run it as a separate process, on `task_queue`
-    with the settings of `worker_env`), and it must be running before this is entered: subscribing needs it."""
+    with the settings of `worker_env`), and it must be running before this is entered: subscribing needs it.
+    `extra_settings` are more Settings fields (e.g. the API's deadlines)."""
     client = env.client
     api_port, vnfm_port = free_port(), free_port()
     settings = stack_settings(tmp, task_queue or f"tq-{uuid.uuid4()}", api_port=api_port,
                               move_inline_s=0.0 if env.supports_time_skipping else 1.0,
-                              webhook_timeout_s=webhook_timeout_s, tokens_file=tokens_file)
+                              webhook_timeout_s=webhook_timeout_s, tokens_file=tokens_file, **(extra_settings or {}))
     cloud = SimulatedCloud(settings.sim_db_path, time_scale=time_scale, clock=temporal_clock)
     cloud.seed(seed)
     admin_token = tokens.ensure_admin(settings.tokens_path, settings.admin_project_id).admin()
@@ -160,7 +162,8 @@ async def stack(env: WorkflowEnvironment, tmp: Path, seed: SimSeed, projects: li
         p.token = tokens.add(settings.tokens_path, project_id=p.project_id).token
     api_url = settings.api_url
     vnfm = SampleVnfm(VnfmConfig(api_url=api_url, sim_db=str(cloud.path), port=vnfm_port, projects=projects), cloud)
-    app = create_app(settings, client)
+    # Write deadlines are compared with the workflows' clock: on the time-skipping server that is its virtual clock.
+    app = create_app(settings, client, clock=env.get_current_time if env.supports_time_skipping else None)
     in_process = running_worker(client, settings, driver=cloud, poll_s=0.02) if worker else nullcontext()
     async with in_process, serve(app, api_port), \
             serve(vnfm.app, vnfm_port), \

@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     # The durable subscription registry: one workflow per Fenix deployment in the namespace.
     registry_workflow_id: str = "fenix-subscriptions"
     constraints_workflow_id: str = "fenix-constraints"  # the durable instance / instance-group constraints
+    # How long the API and the worker keep trying to reach Temporal when they start (exponential backoff up to 10 s
+    # between tries, each logged); then they exit. 0: one try. A process started before Temporal waits for it.
+    temporal_connect_timeout_s: float = Field(300.0, ge=0, le=86400)
 
     # API
     api_host: str = "127.0.0.1"
@@ -30,6 +33,12 @@ class Settings(BaseSettings):
     auth_mode: Literal["tokens", "keystone"] = "tokens"
     tokens_file: Path | None = None  # default <data_dir>/tokens.json
     admin_project_id: str = "admin"
+    # Whole-request deadlines: a write (an Update to a workflow, a start, a cancel) or a read (a query, visibility)
+    # that is not done in this time answers 503. A write is stamped with the deadline and its workflow refuses it
+    # afterwards, so a write answered 503 is never applied later (docs/api.md#when-fenix-cannot-answer-503). Both
+    # include checking the token: keep them above keystone_timeout_s, so a slow Keystone is reported as such.
+    api_write_timeout_s: float = Field(30.0, ge=1, le=600)
+    api_read_timeout_s: float = Field(15.0, ge=1, le=600)
 
     # Keystone auth mode (FENIX_AUTH_MODE=keystone): incoming tokens are validated against Keystone, as
     # keystonemiddleware would, by Fenix's own service user. Give either a clouds.yaml cloud name (found
@@ -78,6 +87,12 @@ class Settings(BaseSettings):
 
     # Worker
     worker_max_concurrent_activities: int = Field(50, gt=0)
+    # Workflows kept in memory between tasks (the SDK's sticky cache). 0 makes every workflow task a full replay:
+    # slow, but the crash drill runs a worker so to prove that every history replays (docs/reliability.md).
+    worker_max_cached_workflows: int = Field(1000, ge=0)
+    # An aborted session whose history does not grow for this long is taken for wedged: it is terminated and its
+    # hosts re-enabled for it (workflows/abort.py). A workflow task failing 3 times in a row counts at once.
+    abort_quiet_limit_s: float = Field(900.0, gt=0)
 
     @property
     def api_url(self) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import shutil
 import sys
 import sysconfig
@@ -9,8 +11,21 @@ from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 
 from fenix.settings import Settings
+
+log = logging.getLogger("fenix.temporal")
+
+# Waiting for Temporal at start: 1 s, 2 s, 4 s ... up to 10 s between tries, so a process started with (or just
+# before) Temporal connects within seconds of it, and a long outage costs one try every 10 s.
+FIRST_RETRY_S = 1.0
+MAX_RETRY_S = 10.0
+ATTEMPT_TIMEOUT_S = 10.0  # one try; a silently dropped connection (a firewall) must not hang the wait
+
+
+class TemporalUnreachable(RuntimeError):
+    """Temporal was not reachable within FENIX_TEMPORAL_CONNECT_TIMEOUT_S."""
 
 
 def find_bin(name: str) -> str:
@@ -28,6 +43,39 @@ def find_bin(name: str) -> str:
 async def connect(settings: Settings) -> Client:
     return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
                                 data_converter=pydantic_data_converter)
+
+
+async def connect_with_retry(settings: Settings, who: str) -> Client:
+    """Connect, trying again with exponential backoff (each failed try logged) for up to
+    `temporal_connect_timeout_s`: the API and the worker may start before Temporal (a host boot, a compose or
+    systemd start, Temporal restarting), and must come up once it is there instead of exiting at once."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    give_up = started + settings.temporal_connect_timeout_s
+    delay, attempt = FIRST_RETRY_S, 0
+    where = f"Temporal at {settings.temporal_address} (namespace {settings.temporal_namespace})"
+    while True:
+        attempt += 1
+        try:
+            async with asyncio.timeout(min(ATTEMPT_TIMEOUT_S, max(give_up - loop.time(), 1.0))):
+                client = await connect(settings)
+        # The SDK reports an unreachable server as a bare RuntimeError ("Failed client connect").
+        except (RuntimeError, RPCError, TimeoutError) as err:
+            reason = str(err) or type(err).__name__
+            left = give_up - loop.time()
+            if left <= 0:
+                raise TemporalUnreachable(f"{who}: gave up on {where} after {attempt} tr"
+                                          f"{'y' if attempt == 1 else 'ies'} in {loop.time() - started:.0f} s "
+                                          f"(FENIX_TEMPORAL_CONNECT_TIMEOUT_S={settings.temporal_connect_timeout_s:g}):"
+                                          f" {reason}") from err
+            wait = min(delay, left)
+            log.warning("%s: %s not reachable (try %d: %s); next try in %.1f s, giving up in %.0f s",
+                        who, where, attempt, reason, wait, left)
+            await asyncio.sleep(wait)
+            delay = min(delay * 2, MAX_RETRY_S)
+            continue
+        log.info("%s: connected to %s (try %d, after %.1f s)", who, where, attempt, loop.time() - started)
+        return client
 
 
 async def register_search_attributes(client: Client) -> None:

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         InstancePut,
     )
     from fenix.models.plan import ConstraintsRead, ConstraintsView
+    from workflows.deadline import refuse_if_late
 
 MAX_INSTANCES_PER_PROJECT = 2000
 MAX_GROUPS_PER_PROJECT = 200
@@ -84,6 +85,7 @@ class ConstraintsRegistryWorkflow:
 
     @put_instance.validator
     def _validate_put_instance(self, req: InstancePut) -> None:
+        refuse_if_late(req.not_after, f"the constraints of instance {req.item.instance_id!r}")
         item = req.item
         old = self._instances.get(item.instance_id)
         _check_scope(old.project_id if old else None, req.scope, "instance", item.instance_id)
@@ -102,6 +104,10 @@ class ConstraintsRegistryWorkflow:
     @workflow.update
     def delete_instance(self, req: ConstraintDelete) -> ConstraintDeleted:
         return self._delete(self._instances, req)
+
+    @delete_instance.validator
+    def _validate_delete_instance(self, req: ConstraintDelete) -> None:
+        refuse_if_late(req.not_after, f"the deletion of instance {req.id!r}")
 
     @workflow.query(name="instances")
     def list_instances(self, f: ConstraintFilter) -> InstanceConstraintsList:
@@ -122,6 +128,7 @@ class ConstraintsRegistryWorkflow:
 
     @put_group.validator
     def _validate_put_group(self, req: GroupPut) -> None:
+        refuse_if_late(req.not_after, f"the constraints of instance group {req.item.group_id!r}")
         item = req.item
         old = self._groups.get(item.group_id)
         _check_scope(old.project_id if old else None, req.scope, "instance group", item.group_id)
@@ -140,6 +147,10 @@ class ConstraintsRegistryWorkflow:
     @workflow.update
     def delete_group(self, req: ConstraintDelete) -> ConstraintDeleted:
         return self._delete(self._groups, req)  # members keep their group_id: the engine treats them as ungrouped
+
+    @delete_group.validator
+    def _validate_delete_group(self, req: ConstraintDelete) -> None:
+        refuse_if_late(req.not_after, f"the deletion of instance group {req.id!r}")
 
     @workflow.query(name="groups")
     def list_groups(self, f: ConstraintFilter) -> GroupConstraintsList:

@@ -15,7 +15,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.cloud import CloudActivities
-    from fenix.models.cloud import CloudSnapshot
+    from fenix.models.cloud import SETTLED_STATUSES, CloudSnapshot, Server
     from fenix.models.cloud_ops import (
         HostRequest,
         MigrateRequest,
@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.moves import follow_move
     from workflows.options import CLOUD_CALL, PLUGIN
     from workflows.outbox import Outbox
+    from workflows.patches import SETTLED_MOVES
     from workflows.placement import choose_target
 
 # How often OWN_ACTION instances are checked; a durable timer (not a sleep in an activity) so that
@@ -57,6 +58,7 @@ class HostMaintenanceWorkflow:
         self._result = HostMaintenanceResult(host=inp.host)
         self._outbox = Outbox(self._log)
         self._notes: list[asyncio.Task[None]] = []
+        self._sent: dict[str, InstanceAction] = {}  # instance id -> the last move this workflow sent to the cloud
 
     @workflow.run
     async def run(self, inp: HostMaintenanceInput) -> HostMaintenanceResult:
@@ -133,18 +135,27 @@ class HostMaintenanceWorkflow:
                           outcome: InstanceOutcome) -> tuple[bool, bool]:
         """One try of the chosen move and, if it fails, of the other.
 
-        Returns (off the host, the cloud refused or failed a move): only the latter is worth another round;
-        "no host has room" is Fenix's own placement answer and will not change by waiting.
+        Returns (done, worth another round). Done means the cloud says so: the server is gone, or it is settled
+        off the host (ACTIVE or stopped as it was, a cold migration confirmed). Another round is worth it when the
+        cloud refused or failed a move; "no host has room" is Fenix's own placement answer and will not change by
+        waiting, and a server in ERROR needs an operator.
         """
         refused = False
         retry = self._inp.move_retry
+        settled_moves = workflow.patched(SETTLED_MOVES)  # False: a session started before it (replays as it was)
         for attempt in (action, InstanceAction.MIGRATE if action == InstanceAction.LIVE_MIGRATE
                         else InstanceAction.LIVE_MIGRATE):
             snap = await self._snapshot()
             server = next((s for s in snap.servers if s.id == iid), None)
-            if server is None or server.host != self._inp.host:
-                outcome.done, outcome.host = True, server.host if server else None
-                break  # gone or already moved (by its owner, or by an earlier attempt)
+            if server is None:
+                outcome.done, outcome.host, outcome.error = True, None, None
+                break  # gone: deleted by its owner
+            if server.host != self._inp.host:
+                # Moved: by its owner, or by a move of ours whose follow-up failed while the cloud went on with it.
+                if settled_moves:
+                    return await self._settle_moved(server, project, outcome)
+                outcome.done, outcome.host = True, server.host
+                break
             target = choose_target(snap, server, preferred=set(self._inp.preferred_hosts),
                                    avoid=set(self._inp.avoid_hosts))
             if target is None:
@@ -152,9 +163,12 @@ class HostMaintenanceWorkflow:
                 break
             try:
                 began = workflow.now()
+                self._sent[iid] = attempt
                 res = await follow_move(MigrateRequest(server_id=iid, source_host=self._inp.host,
                                                        target_host=target, action=attempt), retry.poll_s)
             except ActivityError as err:
+                if settled_moves and workflow.cancellation_reason() is not None:
+                    raise  # aborted: no other move starts (the session settles what is left)
                 outcome.error = str(err.cause or err)
                 refused = True
                 if attempt != action:
@@ -167,6 +181,40 @@ class HostMaintenanceWorkflow:
             self._instance_notice(project, iid, INSTANCE_ACTION_DONE, {})
             break
         return outcome.done, refused
+
+    async def _settle_moved(self, server: Server, project: str, outcome: InstanceOutcome) -> tuple[bool, bool]:
+        """A server that has left the host is done only once the cloud has settled it: a cold migration waiting in
+        VERIFY_RESIZE is confirmed, one still under way is followed to its end. A server in ERROR is a failed move.
+
+        Returns like `_move_round`. Another round is worth it only if the cloud kept failing (it may come back).
+        """
+        ours = self._sent.get(server.id)
+        host: str | None = server.host
+        if server.status not in SETTLED_STATUSES:
+            try:
+                res = await follow_move(MigrateRequest(server_id=server.id, source_host=self._inp.host,
+                                                       target_host=server.host, action=ours or outcome.action),
+                                        self._inp.move_retry.poll_s)
+                host = res.host
+            except ActivityError as err:
+                if workflow.cancellation_reason() is not None:
+                    raise
+                cause = err.cause
+                outcome.done = False
+                outcome.error = (f"{server.id} left {self._inp.host} but did not settle on {server.host} "
+                                 f"({server.status.value}): {cause or err}")
+                broken = isinstance(cause, ApplicationError) and cause.type == "MigrationFailed"
+                return False, not broken
+        outcome.done, outcome.host = True, host
+        if ours is not None:
+            # Our own move, whose follow-up had failed (a cloud outage outlasting the step's retries): the cloud
+            # finished it after all.
+            if outcome.error:
+                outcome.fallback = f"{ours.value} reported an error ({outcome.error}), but the cloud finished it"
+            outcome.action = ours
+            self._instance_notice(project, server.id, INSTANCE_ACTION_DONE, {})
+        outcome.error = None
+        return True, False
 
     async def _wait_own_action(self, own: list[str]) -> None:
         """Give the owners until the deadline to move or delete OWN_ACTION instances themselves."""

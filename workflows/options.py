@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio.common import RetryPolicy
-from temporalio.workflow import ActivityCancellationType, ActivityConfig
+from temporalio.workflow import ActivityCancellationType, ActivityConfig, LocalActivityConfig
 
 # Business errors raised by activities as non-retryable ApplicationError types.
 NON_RETRYABLE = ["NotFound", "Rejected", "MigrationFailed", "PluginFailed", "PluginNotFound",
@@ -41,13 +41,27 @@ CLEANUP: ActivityConfig = {
                                 non_retryable_error_types=["NotFound"]),
 }
 
+# Settling the session's instances when it fails or is aborted (`settle_instances`): confirm what waits in
+# VERIFY_RESIZE, follow what still moves. Retried like CLEANUP, without an attempt limit: giving up would leave a
+# server unconfirmed behind a session that says it has ended. The activity waits for moves in flight itself (up to
+# SettleRequest.wait_s, 2 h) and heartbeats, so a crashed worker is noticed within 30 s.
+SETTLE: ActivityConfig = {
+    "start_to_close_timeout": timedelta(hours=2, minutes=10),
+    "heartbeat_timeout": timedelta(seconds=30),
+    "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                                maximum_interval=timedelta(minutes=2), maximum_attempts=0,
+                                non_retryable_error_types=NON_RETRYABLE),
+}
+
 # Webhook delivery: the VNFM may scale inside the request (minutes). Backoff up to a minute between
 # attempts, and give up after half an hour in total so a dead endpoint falls back to the default
 # behaviour instead of stalling the session.
 WEBHOOK: ActivityConfig = {
     "start_to_close_timeout": timedelta(minutes=10),
     "schedule_to_close_timeout": timedelta(minutes=30),
-    "heartbeat_timeout": timedelta(seconds=30),
+    # The activity heartbeats every 2 s while the POST is open: 10 s of silence means its worker died, and the
+    # notice is sent again by another worker that much sooner (the project's window runs from the delivery).
+    "heartbeat_timeout": timedelta(seconds=10),
     "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                                 maximum_interval=timedelta(seconds=60), maximum_attempts=8,
                                 non_retryable_error_types=NON_RETRYABLE),
@@ -73,4 +87,11 @@ PLUGIN: ActivityConfig = {
 PLANNING: ActivityConfig = {
     "start_to_close_timeout": timedelta(minutes=2),
     "retry_policy": RetryPolicy(maximum_attempts=2),
+}
+
+# Reading the clock for a decision (workflows/clock.py): a local activity, so its answer is recorded in the history
+# as a marker and replayed from there. It only echoes a value; retried quickly if a worker hiccups.
+CLOCK_READ: LocalActivityConfig = {
+    "start_to_close_timeout": timedelta(seconds=5),
+    "retry_policy": RetryPolicy(initial_interval=timedelta(milliseconds=100), maximum_attempts=10),
 }

@@ -76,6 +76,7 @@ class Inst:
     notified_at: float | None = None
     actions_at: float | None = None
     replied: bool = False
+    undelivered: bool = False  # warned, but the notice has not reached its project: its lead time has not begun
     action: InstanceAction | None = None
     action_source: str = ""  # "reply" or "default: ..." (why)
     source: str | None = None  # while acting: the host it leaves
@@ -139,10 +140,12 @@ class Pacer:
     def __init__(self, snapshot: CloudSnapshot, session_hosts: list[str], *, instances: Iterable[InstanceConstraints],
                  groups: Iterable[GroupConstraints], default_action: InstanceAction, max_parallel_hosts: int,
                  estimates: MoveEstimates | None = None, default_fields: InstanceFields | None = None,
-                 warn_ahead: bool = True) -> None:
+                 warn_ahead: bool = True, lead_from_delivery: bool = False) -> None:
         self.est = estimates or MoveEstimates()
         self.max_parallel = max(1, max_parallel_hosts)
         self.warn_ahead = warn_ahead  # False: warn only when a host starts (Fenix's way; the benchmark's baseline)
+        # True: a warned instance's lead time starts when its notice is delivered (`delivered`), not when it is sent.
+        self.lead_from_delivery = lead_from_delivery
         self.default_action = default_action
         self._defaults = default_fields or InstanceFields()
         self.hosts: dict[str, HostStep] = dict.fromkeys(session_hosts, HostStep.PENDING)
@@ -237,6 +240,16 @@ class Pacer:
         self._index()
 
     # --- events ----------------------------------------------------------------------------------------
+    def delivered(self, iid: str, at: float | None) -> float | None:
+        """The instance's notice reached its project at `at` (None: it reached nobody, the default applies at the
+        planned time). Returns its `actions_at`: not before `at` plus its lead time."""
+        inst = self.insts[iid]
+        if inst.undelivered and inst.step == Step.NOTIFIED:
+            inst.undelivered = False
+            if at is not None and inst.actions_at is not None:
+                inst.actions_at = max(inst.actions_at, at + inst.lead_s)
+        return inst.actions_at
+
     def replied(self, iid: str, action: InstanceAction | None) -> None:
         inst = self.insts[iid]
         inst.replied = True
@@ -443,6 +456,7 @@ class Pacer:
                 slots = self.slot_free_times(inst.group, now)
                 at = max(at, slots[waiting] if waiting < len(slots) else now)
             inst.step, inst.notified_at, inst.actions_at = Step.NOTIFIED, now, at
+            inst.undelivered = self.lead_from_delivery
             d.notify.append(Notify(instance_id=inst.id, actions_at=at, allowed=allowed_actions(inst)))
 
     def _depth(self, group: str) -> int:
@@ -471,7 +485,7 @@ class Pacer:
         for inst in ready:
             if self.hosts.get(inst.origin) != HostStep.DRAINING and self.hosts.get(inst.host) != HostStep.DRAINING:
                 continue  # warned ahead; its host has not started yet
-            if not (inst.replied or (inst.actions_at is not None and now >= inst.actions_at)):
+            if not (inst.replied or (not inst.undelivered and inst.actions_at is not None and now >= inst.actions_at)):
                 continue
             if inst.retry_at is not None and now < inst.retry_at:
                 continue
@@ -626,6 +640,8 @@ class Pacer:
         if inst.step == Step.NOTIFIED:
             if inst.retry_at is not None and now < inst.retry_at:
                 return f"{name}: a move failed; tried again at {inst.retry_at:.0f}"
+            if not inst.replied and inst.undelivered:
+                return f"{name}: its notice has not reached {inst.project_id} yet (its lead time runs from then)"
             if not inst.replied and inst.actions_at is not None and now < inst.actions_at:
                 return (f"{name}: waiting for project {inst.project_id}'s reply or its lead time "
                         f"(actions_at in {inst.actions_at - now:.0f} s)")

@@ -14,11 +14,14 @@ with workflow.unsafe.imports_passed_through():
     from fenix.models.notification import Subscription
     from fenix.models.subscription import (
         RegistryState,
+        SubscriptionAdd,
         SubscriptionFilter,
         SubscriptionList,
         SubscriptionRemove,
         SubscriptionRemoved,
     )
+    from workflows.deadline import refuse_if_late
+    from workflows.patches import SUBSCRIPTION_DEDUPE
 
 MAX_SUBSCRIPTIONS_PER_PROJECT = 20
 
@@ -39,16 +42,31 @@ class SubscriptionRegistryWorkflow:
 
     # Updates, not signals: the API answers the caller only once the subscription is durable.
     @workflow.update
-    def add(self, sub: Subscription) -> Subscription:
+    def add(self, req: SubscriptionAdd) -> Subscription:
+        """Idempotent by content: a retried POST (its answer was lost, or it got a 503) must not create a second
+        webhook, which would deliver every notice twice. The answer is then the subscription already there."""
+        # Patched: a history written before this answered a duplicate by storing it, and must replay so.
+        same = self._same_as(req) if workflow.patched(SUBSCRIPTION_DEDUPE) else None
+        if same is not None:
+            return same
+        sub = req.stored()
         self._subs[sub.id] = sub
         return sub
 
     @add.validator
-    def _validate_add(self, sub: Subscription) -> None:
-        own = [s for s in self._subs.values() if s.project_id == sub.project_id]
+    def _validate_add(self, req: SubscriptionAdd) -> None:
+        refuse_if_late(req.not_after, "the subscription")
+        if self._same_as(req) is not None:
+            return  # answered with the existing one: no new subscription, so the limit does not apply
+        own = [s for s in self._subs.values() if s.project_id == req.project_id]
         if len(own) >= MAX_SUBSCRIPTIONS_PER_PROJECT:
-            raise ApplicationError(f"project {sub.project_id} already has {len(own)} subscriptions "
+            raise ApplicationError(f"project {req.project_id} already has {len(own)} subscriptions "
                                    f"(limit {MAX_SUBSCRIPTIONS_PER_PROJECT})", type="LimitReached")
+
+    def _same_as(self, req: Subscription) -> Subscription | None:
+        """A subscription of the same project to the same URL, in the same format, for the same events."""
+        key = _content(req)
+        return next((s for s in self._subs.values() if _content(s) == key), None)
 
     @workflow.update
     def remove(self, req: SubscriptionRemove) -> SubscriptionRemoved:
@@ -58,9 +76,17 @@ class SubscriptionRegistryWorkflow:
         del self._subs[sub.id]
         return SubscriptionRemoved(removed=True)
 
+    @remove.validator
+    def _validate_remove(self, req: SubscriptionRemove) -> None:
+        refuse_if_late(req.not_after, "the unsubscription")
+
     @workflow.query(name="list")
     def list_subscriptions(self, f: SubscriptionFilter) -> SubscriptionList:
         subs = [s for s in self._subs.values()
                 if (f.project_id is None or s.project_id == f.project_id)
                 and (f.event_type is None or f.event_type in s.event_types)]
         return SubscriptionList(subscriptions=sorted(subs, key=lambda s: (s.created_at, s.id)))
+
+
+def _content(sub: Subscription) -> tuple[str, str, str, tuple[str, ...]]:
+    return sub.project_id, sub.url, sub.format.value, tuple(sorted(set(sub.event_types)))

@@ -54,11 +54,14 @@ with workflow.unsafe.imports_passed_through():
         SessionStatus,
     )
     from workflows.cancel import raise_if_cancelled
+    from workflows.clock import stable_now
     from workflows.errors import SessionFailed
     from workflows.host import HostMaintenanceWorkflow
     from workflows.options import CLEANUP, CLOUD_CALL, PLUGIN
     from workflows.outbox import Outbox, Outcome
+    from workflows.patches import DEADLINE_FROM_DELIVERY, SETTLE_AT_CLEANUP
     from workflows.placement import capacity_shortfall, host_to_empty
+    from workflows.settle import settle_moves
     from workflows.vnf import PER_INSTANCE, VnfFlow
 
 S = SessionState
@@ -86,6 +89,13 @@ class MaintenanceSessionWorkflow:
         self._d = SessionDetail(session_id=inp.session_id, workflow=inp.workflow,
                                 maintenance_at=inp.maintenance_at, metadata=inp.metadata)
         self._replies: dict[str, ProjectReply] = {}
+        self._asks: dict[str, int] = {}  # project -> how many times it was asked
+        # project -> (which asking, state) still open: closed by its reply or its default. Kept apart from the
+        # project record, whose state the vnf flow also sets for per-instance notices.
+        self._open: dict[str, tuple[int, str]] = {}
+        # Every reply taken, by (project, state answered, instance or ""): the same reply sent again (a VNFM that
+        # retries because its PUT was cut after the API forwarded it) is answered as before, not with a 409.
+        self._taken: dict[tuple[str, str, str], ProjectReply] = {}
         self._outbox = Outbox(self._delivery_failed)
         # `"workflow": "vnf"`: the constraint-driven flow runs in this same workflow (one type for the API, the
         # host guard and the Web UI); it shares the project conversation, the cleanup and the host children.
@@ -140,7 +150,7 @@ class MaintenanceSessionWorkflow:
         self._set_state(S.MAINTENANCE, "telling projects about the planned maintenance")
         await self._ask(S.MAINTENANCE, [p.project_id for p in self._d.projects], inp.windows.maintenance,
                         actions_at=inp.maintenance_at)
-        wait = (inp.maintenance_at - workflow.now()).total_seconds()
+        wait = (inp.maintenance_at - await stable_now()).total_seconds()
         if wait > 0:
             self._current(f"waiting for the maintenance window at {fenix_time(inp.maintenance_at)} UTC")
             await workflow.sleep(wait)
@@ -247,14 +257,18 @@ class MaintenanceSessionWorkflow:
         The project is marked as awaiting *before* the notice is sent: a VNFM that replies from inside
         the webhook request (Doctor's does) must find its reply accepted while the POST is still open.
         A project with no subscription, or whose delivery failed, gets the default at once; one that does
-        not answer in time gets it at the deadline. Defaults: proceed, and the session's default action
-        for each instance.
+        not answer in time gets it at the deadline. The deadline is `window_s` after the notice *reached* the
+        project (a delivery held back by a dead worker or endpoint does not eat the project's time), and the
+        notice's `reply_at` says so. Defaults: proceed, and the session's default action for each instance.
         """
         if not projects:
             return
+        from_delivery = workflow.patched(DEADLINE_FROM_DELIVERY)
         deadline = workflow.now() + timedelta(seconds=window_s)
         for pid in projects:
             self._replies.pop(pid, None)
+            self._asks[pid] = self._asks.get(pid, 0) + 1
+            self._open[pid] = (self._asks[pid], state.value)
             p = self._d.project(pid)
             p.state, p.awaiting, p.reply_at = state.value, True, deadline
             p.asked_instances = list((instances or {}).get(pid, []))
@@ -269,40 +283,76 @@ class MaintenanceSessionWorkflow:
                 actions_at=fenix_time(actions_at or deadline), reply_at=fenix_time(deadline), reply_url=url,
                 metadata={**self._inp.metadata, **(metadata or {})})
             self._log("notice", f"{state.value} sent", project_id=pid, state=state.value)
-            task = self._outbox.send(EVENT_PROJECT, pid, notice.model_dump())
-            watchers.append(asyncio.create_task(self._watch_delivery(pid, state, task)))
-        self._current(f"{state.value}: waiting for {len(projects)} project(s) until {fenix_time(deadline)} UTC")
-        try:
-            await workflow.wait_condition(lambda: not any(self._d.project(p).awaiting for p in projects),
-                                          timeout=timedelta(seconds=window_s))
-        except TimeoutError:
-            for pid in projects:
-                p = self._d.project(pid)
-                if p.awaiting and p.state == state.value:
-                    p.awaiting = False
-                    self._log("default", f"no reply to {state.value} by the deadline: default applied",
-                              project_id=pid, state=state.value)
+            runs_from_delivery = {"reply_at": window_s, **({} if actions_at else {"actions_at": window_s})}
+            task = self._outbox.send(EVENT_PROJECT, pid, notice.model_dump(),
+                                     from_delivery=runs_from_delivery if from_delivery else None)
+            watchers.append(asyncio.create_task(
+                self._watch_delivery(pid, state, task, window_s if from_delivery else None, self._asks[pid])))
+        self._current(f"{state.value}: waiting for {len(projects)} project(s) until {fenix_time(deadline)} UTC"
+                      + (" (or their window after a late delivery)" if from_delivery else ""))
+        if from_delivery:
+            # Each watcher applies its project's default at that project's own deadline.
+            asks = {pid: self._open[pid] for pid in projects}
+            await workflow.wait_condition(lambda: not any(self._open.get(p) == asks[p] for p in projects))
+        else:
+            try:
+                await workflow.wait_condition(lambda: not any(self._d.project(p).awaiting for p in projects),
+                                              timeout=timedelta(seconds=window_s))
+            except TimeoutError:
+                for pid in projects:
+                    p = self._d.project(pid)
+                    if p.awaiting and p.state == state.value:
+                        self._default(pid, state, "no reply to {state} by the deadline: default applied")
         for pid in projects:
             reply = self._replies.get(pid)
             if reply is not None and not reply.ack and nack_fails:
                 raise SessionFailed(f"project {pid} answered {reply.state}")
         del watchers  # they end by themselves once their delivery does
 
-    async def _watch_delivery(self, pid: str, state: SessionState, task: asyncio.Task[Outcome]) -> None:
+    async def _watch_delivery(self, pid: str, state: SessionState, task: asyncio.Task[Outcome],
+                              window_s: float | None, ask: int) -> None:
+        """Once the notice is delivered: the default at once if nobody got it, else (with `window_s`) at the end
+        of the window counted from the delivery. `ask`: which asking of the project this notice was."""
         outcome = await task
         p = self._d.project(pid)
         p.subscribed = outcome.subscribers > 0
-        if outcome.delivered == 0 and p.awaiting and p.state == state.value:
-            p.awaiting = False
+
+        def still_asked() -> bool:
+            if window_s is None:
+                return p.awaiting and p.state == state.value
+            return self._open.get(pid) == (ask, state.value)
+
+        if outcome.delivered == 0 and still_asked():
             why = "no subscription" if outcome.subscribers == 0 else "notice could not be delivered"
-            self._log("default", f"{why}: default applied for {state.value}", project_id=pid,
-                      state=state.value)
+            self._default(pid, state, f"{why}: default applied for {{state}}")
+            return
+        if window_s is None or outcome.delivered_at is None or not still_asked():
+            return
+        deadline = outcome.delivered_at + timedelta(seconds=window_s)
+        p.reply_at = deadline
+        try:
+            # Always a timer (never skipped for a deadline already past), so the commands do not depend on time.
+            await workflow.wait_condition(lambda: not still_asked(),
+                                          timeout=max(0.001, (deadline - workflow.now()).total_seconds()))
+        except TimeoutError:
+            if still_asked():
+                self._default(pid, state, "no reply to {state} by the deadline: default applied")
+
+    def _default(self, pid: str, state: SessionState, why: str) -> None:
+        p = self._d.project(pid)
+        if p.state == state.value:
+            p.awaiting = False
+        if self._open.get(pid, (0, ""))[1] == state.value:
+            del self._open[pid]
+        self._log("default", why.format(state=state.value), project_id=pid, state=state.value)
 
     # --- project replies -------------------------------------------------------------------------------
     # An update, not only a signal: the API must answer a stale or malformed reply with a 4xx, and the
     # validator rejects it before anything is written to the history.
     @workflow.update
     def reply(self, reply: ProjectReply) -> ReplyResult:
+        if self._taken_before(reply):
+            return ReplyResult(accepted=True, state=reply.state, detail="the same reply was taken before")
         self._accept(reply)
         return ReplyResult(accepted=True, state=reply.state)
 
@@ -318,9 +368,15 @@ class MaintenanceSessionWorkflow:
         except ReplyRejected as err:
             self._log("reply", f"rejected signal reply {reply.state}: {err.message}", project_id=reply.project_id)
             return
-        self._accept(reply)
+        if not self._taken_before(reply):
+            self._accept(reply)
 
     def _check(self, reply: ProjectReply) -> None:
+        # First: a reply that reaches the workflow after the API's deadline (no worker took it in time, the client
+        # got 503) is refused, never applied behind the client's back. Type as workflows/deadline.py (API: 503).
+        if reply.not_after is not None and workflow.now() > reply.not_after:
+            raise ReplyRejected(f"reply {reply.state} arrived after its deadline {reply.not_after.isoformat()} "
+                                "and was not applied", "DeadlinePassed")
         p = next((p for p in self._d.projects if p.project_id == reply.project_id), None)
         if p is None:
             raise ReplyRejected(f"project {reply.project_id!r} has no instances in this session", "UnknownProject")
@@ -329,6 +385,8 @@ class MaintenanceSessionWorkflow:
             known = ", ".join(sorted(s.value for s in REPLY_STATES))
             raise ReplyRejected(f"state must be ACK_<STATE> or NACK_<STATE> of {known}, not {reply.state!r}",
                                 "InvalidReply")
+        if self._taken_before(reply):
+            return
         if not p.awaiting or p.state != asked:
             now = f"the session is waiting for your reply to {p.state}" if p.awaiting else \
                 "the session is not waiting for a reply from you"
@@ -351,7 +409,35 @@ class MaintenanceSessionWorkflow:
             raise ReplyRejected(f"action(s) {', '.join(bad)} not allowed in {asked} (allowed: {allowed})",
                                 "InvalidReply")
 
+    def _reply_keys(self, reply: ProjectReply) -> list[tuple[str, str, str]]:
+        """What a reply answers: (project, state, instance) per instance it names, or (project, state, "")."""
+        asked, pid = reply.replied_state, reply.project_id
+        if self._vnf is not None and asked in {s.value for s in PER_INSTANCE}:
+            named = sorted(reply.instance_actions) or (list(reply.instance_ids)
+                                                      if isinstance(reply.instance_ids, list) else [])
+            return [(pid, asked, iid) for iid in named] or [(pid, asked, "")]
+        return [(pid, asked, "")]
+
+    def _taken_before(self, reply: ProjectReply) -> bool:
+        """This very reply (same state and actions, for the same instances) was taken already and nothing of what
+        it answers is being asked again: a retry, to be answered as the first time and applied only once."""
+        keys = self._reply_keys(reply)
+        for pid, asked, iid in keys:
+            taken = self._taken.get((pid, asked, iid))
+            if taken is None or (taken.state, taken.instance_actions, taken.instance_action) != (
+                    reply.state, reply.instance_actions, reply.instance_action):
+                return False
+        p = next((p for p in self._d.projects if p.project_id == reply.project_id), None)
+        if p is not None and p.awaiting and p.state == reply.replied_state and (
+                keys[0][2] == "" or any(iid in p.asked_instances for _, _, iid in keys)):
+            return False  # asked again since: this is a new answer, not a retry
+        return True
+
     def _accept(self, reply: ProjectReply) -> None:
+        keys = self._reply_keys(reply)
+        if keys[0][2] == "" and self._vnf is not None and reply.replied_state in {s.value for s in PER_INSTANCE}:
+            keys += [(reply.project_id, reply.replied_state, iid) for iid in self._vnf.reply_targets(reply)]
+        self._taken.update(dict.fromkeys(keys, reply))
         if self._vnf is not None and reply.replied_state in {s.value for s in PER_INSTANCE}:
             self._log("reply", reply.state + (f" instance_action={reply.instance_action.value}"
                                               if reply.instance_action else ""), project_id=reply.project_id,
@@ -361,6 +447,8 @@ class MaintenanceSessionWorkflow:
         p = self._d.project(reply.project_id)
         p.awaiting, p.state = False, reply.state
         self._replies[reply.project_id] = reply
+        if self._open.get(reply.project_id, (0, ""))[1] == reply.replied_state:
+            del self._open[reply.project_id]
         actions = {k: v.value for k, v in reply.instance_actions.items()}
         detail = reply.state + (f" {actions}" if actions else "") + \
             (f" instance_action={reply.instance_action.value}" if reply.instance_action else "")
@@ -493,6 +581,12 @@ class MaintenanceSessionWorkflow:
         """End in MAINTENANCE_FAILED: re-enable what the session disabled, tell projects and infra."""
         self._d.reason = reason
         self._set_state(S.MAINTENANCE_FAILED, f"failed: {reason}")
+        # No instance stays unconfirmed or half-moved behind a session that has ended (docs/architecture.md#abort).
+        if workflow.patched(SETTLE_AT_CLEANUP):
+            self._current(f"failed: {reason}; settling the instances' moves")
+            settled = await settle_moves([i.instance_id for i in self._d.instances])
+            if settled.summary():
+                self._log("cleanup", settled.summary())
         for record in self._d.hosts:
             if record.disabled_by_session:
                 self._current(f"failed: {reason}; re-enabling {record.name}")

@@ -34,10 +34,13 @@ with workflow.unsafe.imports_passed_through():
     from fenix.models.reply import ProjectReply
     from fenix.models.session import MOVE_ACTIONS, ActionType, HostPhase, InstanceAction, ProjectRecord, SessionState
     from workflows.cancel import raise_if_cancelled
+    from workflows.clock import stable_now
     from workflows.errors import SessionFailed
     from workflows.moves import follow_move
     from workflows.options import CLOUD_CALL, MIGRATION_STEP, REGISTRY_QUERY
+    from workflows.outbox import Outcome
     from workflows.pacing import Act, Decision, Notify, Pacer, Step, allowed_actions
+    from workflows.patches import DEADLINE_FROM_DELIVERY
 
 if TYPE_CHECKING:
     from workflows.session import MaintenanceSessionWorkflow
@@ -71,6 +74,7 @@ class VnfFlow:
         self._revision: int | None = None
         self._first_failure: dict[str, datetime] = {}
         self._last_refresh = datetime.min.replace(tzinfo=UTC)
+        self._deliveries: set[asyncio.Task[None]] = set()  # per-instance notices on their way (lead from delivery)
 
     # --- the flow --------------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -81,8 +85,9 @@ class VnfFlow:
         view = await self._read_constraints()
         self.pacer = Pacer(snap, targets, instances=view.instances, groups=view.groups,
                            default_action=inp.default_action, max_parallel_hosts=inp.max_parallel_hosts,
-                           estimates=est, warn_ahead=inp.warn_ahead)
-        self._last_refresh = workflow.now()
+                           estimates=est, warn_ahead=inp.warn_ahead,
+                           lead_from_delivery=workflow.patched(DEADLINE_FROM_DELIVERY))
+        self._last_refresh = await stable_now()
         missing = sorted({i.project_id for i in self.pacer.insts.values()
                           if i.origin in targets and i.step == Step.PENDING and not i.registered})
         if missing:
@@ -92,7 +97,7 @@ class VnfFlow:
         s._set_state(S.MAINTENANCE, "telling projects about the planned maintenance")
         await s._ask(S.MAINTENANCE, [p.project_id for p in s._d.projects], inp.windows.maintenance,
                      actions_at=inp.maintenance_at, metadata={"workflow": "vnf"})
-        wait = (inp.maintenance_at - workflow.now()).total_seconds()
+        wait = (inp.maintenance_at - await stable_now()).total_seconds()
         if wait > 0:
             s._current(f"waiting for the maintenance window at {fenix_time(inp.maintenance_at)} UTC")
             await workflow.sleep(wait)
@@ -114,9 +119,11 @@ class VnfFlow:
                 raise_if_cancelled()
                 if self._error is not None:
                     raise self._error
-                if workflow.now() - self._last_refresh >= REFRESH or idle:
-                    await self._refresh()
-                now = _ts(workflow.now())
+                # Every comparison of times below decides which commands run: it reads the recorded clock.
+                at = await stable_now()
+                if at - self._last_refresh >= REFRESH or idle:
+                    at = await self._refresh()
+                now = _ts(at)
                 d = pacer.decide(now)
                 self._show(d)
                 if d.stuck:
@@ -139,7 +146,7 @@ class VnfFlow:
                 tasks += [asyncio.create_task(self._act(a)) for a in d.act]
                 tasks += [asyncio.create_task(self._maintain(h)) for h in d.maintain]
                 busy = bool(d.start or d.notify or d.act or d.maintain)
-                idle = 0 if busy or tasks or d.wake_at is not None else idle + 1
+                idle = 0 if busy or tasks or self._deliveries or d.wake_at is not None else idle + 1
                 if idle > IDLE_ROUNDS:
                     raise SessionFailed("the session cannot go on: " + "; ".join(
                         f"{h}: {', '.join(r)}" for h, r in sorted(d.holds.items()) if r))
@@ -184,7 +191,8 @@ class VnfFlow:
         self._revision = view.revision
         return view
 
-    async def _refresh(self) -> None:
+    async def _refresh(self) -> datetime:
+        """Read the cloud and the constraints again; returns the (recorded) time of the read's end."""
         assert self.pacer is not None
         snap = await self.s._snapshot([])
         self.s._track_instances(snap)
@@ -194,7 +202,8 @@ class VnfFlow:
             self.pacer.update_constraints(view.instances, view.groups)
             self.s._log("info", f"constraints changed (revision {view.revision}); instances not yet warned follow "
                                 "the new ones")
-        self._last_refresh = workflow.now()
+        self._last_refresh = await stable_now()
+        return self._last_refresh
 
     # --- per-instance conversation ---------------------------------------------------------------------
     def _phase(self) -> S:
@@ -218,7 +227,26 @@ class VnfFlow:
                                actions_at=at, reply_at=at, reply_url=url, metadata=dict(s._inp.metadata))
         s._log("notice", f"{state.value} for instance {inst.id} (actions_at {at})", project_id=inst.project_id,
                state=state.value)
-        s._outbox.send(EVENT_PROJECT, inst.project_id, notice.model_dump())
+        if not self.pacer.lead_from_delivery:
+            s._outbox.send(EVENT_PROJECT, inst.project_id, notice.model_dump())
+            return
+        # The lead time runs from the delivery: the notice says so when it goes out, and the engine waits as long.
+        task = s._outbox.send(EVENT_PROJECT, inst.project_id, notice.model_dump(),
+                              from_delivery={"actions_at": inst.lead_s, "reply_at": inst.lead_s})
+        watcher = asyncio.create_task(self._watch_notice(inst.id, task))
+        self._deliveries.add(watcher)
+        watcher.add_done_callback(self._deliveries.discard)
+
+    async def _watch_notice(self, iid: str, task: asyncio.Task[Outcome]) -> None:
+        assert self.pacer is not None
+        outcome = await task
+        reached = outcome.delivered_at if outcome.delivered else None
+        at = self.pacer.delivered(iid, _ts(reached) if reached is not None else None)
+        record = self.s._d.instance(iid)
+        if record is not None and at is not None:
+            record.actions_at = _dt(at)
+        self._sync_project(self.pacer.insts[iid].project_id)
+        self._dirty = True
 
     def _sync_project(self, project_id: str) -> None:
         """The project's record mirrors its instances: awaiting while any of them waits for its reply."""
@@ -303,14 +331,16 @@ class VnfFlow:
                 await workflow.execute_activity_method(CloudActivities.evict, EvictRequest(server_id=inst.id),
                                                        **MIGRATION_STEP)
                 host = None
+            done_at = await stable_now()
         except (ActivityError, ApplicationError) as err:
             if workflow.cancellation_reason() is not None:
                 raise
-            self._failed(a, source, str(err.cause or err) if isinstance(err, ActivityError) else err.message)
+            self._failed(a, source, str(err.cause or err) if isinstance(err, ActivityError) else err.message,
+                         await stable_now())
             return
         finally:
             self._dirty = True
-        self.pacer.action_done(inst.id, _ts(workflow.now()), host)
+        self.pacer.action_done(inst.id, _ts(done_at), host)
         if record is not None:
             record.action_done, record.host, record.action_done_at, record.error = True, host, workflow.now(), None
         verb = "evicted" if a.action == InstanceAction.EVICTION else f"done{' to ' + host if host else ''}"
@@ -319,20 +349,20 @@ class VnfFlow:
         if a.action in (InstanceAction.OWN_ACTION, InstanceAction.EVICTION):
             self._last_refresh = datetime.min.replace(tzinfo=UTC)  # capacity changed outside our own moves
 
-    def _failed(self, a: Act, source: str, error: str) -> None:
+    def _failed(self, a: Act, source: str, error: str, now: datetime) -> None:
         assert self.pacer is not None
         s, inst = self.s, self.pacer.insts[a.instance_id]
         retry = s._inp.move_retry
-        first = self._first_failure.setdefault(inst.id, workflow.now())
+        first = self._first_failure.setdefault(inst.id, now)
         record = s._d.instance(inst.id)
         if record is not None:
             record.error = error
         s._log("error", f"{a.action.value} of {inst.id} failed: {error}", project_id=inst.project_id, host=source)
-        if (workflow.now() - first).total_seconds() + retry.interval_s > retry.window_s:
+        if (now - first).total_seconds() + retry.interval_s > retry.window_s:
             self._instance_notice(inst.project_id, inst.id, INSTANCE_ACTION_FAILED, {"reason": error})
             self._error = SessionFailed(f"could not move instance {inst.id} off {source}: {error}")
             return
-        self.pacer.action_failed(inst.id, _ts(workflow.now()), retry.interval_s)
+        self.pacer.action_failed(inst.id, _ts(now), retry.interval_s)
         self._last_refresh = datetime.min.replace(tzinfo=UTC)  # the retry picks a target from a fresh read
         if a.action in (InstanceAction.OWN_ACTION, InstanceAction.EVICTION):
             fallback = inst.migration_type if inst.migration_type in MOVE_ACTIONS else InstanceAction.LIVE_MIGRATE
@@ -340,7 +370,7 @@ class VnfFlow:
 
     async def _own_action(self, iid: str, source: str) -> str | None:
         """Give the owner until its own-action deadline to move or re-create the instance itself."""
-        deadline = workflow.now() + timedelta(seconds=self.s._inp.windows.own_action)
+        deadline = await stable_now() + timedelta(seconds=self.s._inp.windows.own_action)
         # Look soon (owners that act at once are seen at once), then less and less often (a slow owner does not
         # fill the history): from the move poll interval, doubling, up to OWN_ACTION_POLL.
         pause = self.s._inp.move_retry.poll_s
@@ -350,7 +380,7 @@ class VnfFlow:
                 **CLOUD_CALL)
             if not check.remaining:
                 return None
-            left = (deadline - workflow.now()).total_seconds()
+            left = (deadline - await stable_now()).total_seconds()
             if left <= 0:
                 raise ApplicationError(f"OWN_ACTION of {iid} not done by its deadline", type="OwnActionTimeout")
             await workflow.sleep(min(pause, left))

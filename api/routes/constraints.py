@@ -12,8 +12,8 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 
 from api.auth import Principal
+from api.deadline import BoundedRoute, DeadlineDep
 from api.deps import ClientDep, PrincipalDep, SettingsDep, list_scope
-from api.views import UPDATE_RPC_TIMEOUT
 from fenix.models.constraints import (
     ConstraintDelete,
     ConstraintFilter,
@@ -31,7 +31,7 @@ from fenix.models.constraints import (
 from fenix.settings import Settings
 from workflows.constraints import ConstraintsRegistryWorkflow
 
-router = APIRouter(tags=["constraints"])
+router = APIRouter(tags=["constraints"], route_class=BoundedRoute)
 
 Registry = WorkflowHandle[ConstraintsRegistryWorkflow, None]
 PathId = Annotated[str, Path(min_length=1, max_length=255)]
@@ -111,24 +111,24 @@ async def get_instance(instance_id: PathId, who: PrincipalDep, client: ClientDep
 
 @router.put("/instance/{instance_id}", response_model=InstanceConstraints)
 async def put_instance(instance_id: PathId, body: InstanceIn, who: PrincipalDep, client: ClientDep,
-                       settings: SettingsDep) -> InstanceConstraints:
+                       settings: SettingsDep, deadline: DeadlineDep) -> InstanceConstraints:
     """Create or replace an instance's constraints (the latest PUT wins); answers the stored object."""
     _same_id("instance_id", instance_id, body.instance_id)
     fields = body.model_dump(exclude={"instance_id", "project_id"})
     item = InstanceConstraints(instance_id=instance_id, project_id=_owner(who, body.project_id), **fields)
     handle = await registry(client, settings)
-    # Validator refusals (404/409/422) are mapped by api/errors.py, as for every Update.
+    # Validator refusals (404/409/422, 503 past the deadline) are mapped by api/errors.py, as for every Update.
     return await handle.execute_update(ConstraintsRegistryWorkflow.put_instance,
-                                       InstancePut(item=item, scope=who.scope), rpc_timeout=UPDATE_RPC_TIMEOUT)
+                                       InstancePut(item=item, scope=who.scope, not_after=deadline.not_after))
 
 
 @router.delete("/instance/{instance_id}", status_code=204)
 async def delete_instance(instance_id: PathId, who: PrincipalDep, client: ClientDep,
-                          settings: SettingsDep) -> Response:
+                          settings: SettingsDep, deadline: DeadlineDep) -> Response:
     """Idempotent: 204 whether or not there was anything to delete (the instance may be long gone)."""
     handle = await registry(client, settings)
     await handle.execute_update(ConstraintsRegistryWorkflow.delete_instance,
-                                ConstraintDelete(id=instance_id, scope=who.scope), rpc_timeout=UPDATE_RPC_TIMEOUT)
+                                ConstraintDelete(id=instance_id, scope=who.scope, not_after=deadline.not_after))
     return Response(status_code=204)
 
 
@@ -159,21 +159,22 @@ async def get_group(group_id: PathId, who: PrincipalDep, client: ClientDep,
 
 @router.put("/instance_group/{group_id}", response_model=GroupConstraints)
 async def put_group(group_id: PathId, body: GroupIn, who: PrincipalDep, client: ClientDep,
-                    settings: SettingsDep) -> GroupConstraints:
+                    settings: SettingsDep, deadline: DeadlineDep) -> GroupConstraints:
     """Create or replace an instance group's constraints (the latest PUT wins); answers the stored object."""
     _same_id("group_id", group_id, body.group_id)
     fields = body.model_dump(exclude={"group_id", "project_id"})
     item = GroupConstraints(group_id=group_id, project_id=_owner(who, body.project_id), **fields)
     handle = await registry(client, settings)
-    # Validator refusals (404/409/422) are mapped by api/errors.py, as for every Update.
+    # Validator refusals (404/409/422, 503 past the deadline) are mapped by api/errors.py, as for every Update.
     return await handle.execute_update(ConstraintsRegistryWorkflow.put_group,
-                                       GroupPut(item=item, scope=who.scope), rpc_timeout=UPDATE_RPC_TIMEOUT)
+                                       GroupPut(item=item, scope=who.scope, not_after=deadline.not_after))
 
 
 @router.delete("/instance_group/{group_id}", status_code=204)
-async def delete_group(group_id: PathId, who: PrincipalDep, client: ClientDep, settings: SettingsDep) -> Response:
+async def delete_group(group_id: PathId, who: PrincipalDep, client: ClientDep, settings: SettingsDep,
+                       deadline: DeadlineDep) -> Response:
     """Idempotent: 204 whether or not there was anything to delete. Members keep their `group_id`."""
     handle = await registry(client, settings)
     await handle.execute_update(ConstraintsRegistryWorkflow.delete_group,
-                                ConstraintDelete(id=group_id, scope=who.scope), rpc_timeout=UPDATE_RPC_TIMEOUT)
+                                ConstraintDelete(id=group_id, scope=who.scope, not_after=deadline.not_after))
     return Response(status_code=204)

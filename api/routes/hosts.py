@@ -6,10 +6,11 @@ import re
 
 from fastapi import APIRouter, HTTPException
 
+from api.deadline import BoundedRoute
 from api.deps import ClientDep, ServiceDep
 from api.schemas import HostMaintenanceStatus
 
-router = APIRouter(prefix="/hosts", tags=["hosts"])
+router = APIRouter(prefix="/hosts", tags=["hosts"], route_class=BoundedRoute)
 
 HOST_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,255}$")
 

@@ -8,13 +8,14 @@ from fastapi import APIRouter, HTTPException, Request, status
 from temporalio.client import WorkflowExecutionStatus
 
 from api import views
+from api.deadline import BoundedRoute, DeadlineDep
 from api.deps import ClientDep, PrincipalDep
 from api.schemas import ProjectInstancesOut
 from fenix.models.reply import ProjectReply
 from fenix.models.session import ProjectInstancesQuery
 from workflows.session import MaintenanceSessionWorkflow
 
-router = APIRouter(prefix="/maintenance", tags=["projects"])
+router = APIRouter(prefix="/maintenance", tags=["projects"], route_class=BoundedRoute)
 
 # A reply travels into the session's history (and a refusal may quote it): an oversized one would exceed
 # Temporal's payload limit, fail the session's workflow task and leave the caller waiting ~20 s for a 5xx.
@@ -47,12 +48,14 @@ async def project_instances(session_id: str, project_id: str, who: PrincipalDep,
 
 @router.put("/{session_id}/{project_id}")
 async def project_reply(session_id: str, project_id: str, body: ProjectReply, who: PrincipalDep,
-                        client: ClientDep, request: Request) -> dict[str, Any]:
-    """ACK/NACK a notice, with per-instance actions. Stale replies get 409, invalid ones 422."""
+                        client: ClientDep, request: Request, deadline: DeadlineDep) -> dict[str, Any]:
+    """ACK/NACK a notice, with per-instance actions. Stale replies get 409, invalid ones 422; 503 when no worker
+    takes the reply in time (it is then never applied)."""
     _own(who.project_id, who.is_admin, project_id)
     if len(await request.body()) > MAX_REPLY_BYTES:
         raise HTTPException(413, f"reply larger than {MAX_REPLY_BYTES} bytes")
     if body.project_id and body.project_id != project_id:
         raise HTTPException(422, f"body project_id {body.project_id!r} does not match the URL")
-    await views.reply(client, session_id, body.model_copy(update={"project_id": project_id}))
-    return body.model_dump(mode="json", exclude_none=True, exclude={"project_id"})
+    await views.reply(client, session_id, body.model_copy(update={"project_id": project_id,
+                                                                  "not_after": deadline.not_after}))
+    return body.model_dump(mode="json", exclude_none=True, exclude={"project_id", "not_after"})

@@ -7,9 +7,15 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from temporalio.client import WorkflowExecutionStatus
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 
 from api import views
+from api.deadline import BoundedRoute
 from api.deps import AdminDep, ClientDep, SettingsDep
 from api.guards import MEMO_HOSTS, ensure_hosts_free
 from api.schemas import SessionCreate, SessionCreated, SessionList, SessionStatusOut
@@ -20,11 +26,13 @@ from fenix.constants import (
     session_id_from_workflow_id,
     session_workflow_id,
 )
+from fenix.models.abort import AbortInput
 from fenix.models.session import MoveRetry, SessionDetail, SessionInput, SessionState
 from fenix.settings import Settings
+from workflows.abort import SessionAbortWorkflow, abort_workflow_id
 from workflows.catalog import SESSION_WORKFLOWS
 
-router = APIRouter(prefix="/maintenance", tags=["maintenance"])
+router = APIRouter(prefix="/maintenance", tags=["maintenance"], route_class=BoundedRoute)
 
 
 @router.post("", response_model=SessionCreated)
@@ -75,11 +83,20 @@ async def update_session(session_id: str, request: Request, _: AdminDep, client:
 
 
 @router.delete("/{session_id}")
-async def delete_session(session_id: str, _: AdminDep, client: ClientDep, settings: SettingsDep) -> dict[str, Any]:
+async def delete_session(session_id: str, admin: AdminDep, client: ClientDep,
+                         settings: SettingsDep) -> dict[str, Any]:
     """Abort a running session (hosts are re-enabled, projects told), or forget an ended one."""
     handle, status = await views.describe(client, session_id)
     if status == WorkflowExecutionStatus.RUNNING:
+        # The cancel is recorded at once, worker or not; the abort workflow makes sure it ends (workflows/abort.py).
         await handle.cancel()
+        await client.start_workflow(
+            SessionAbortWorkflow.run, AbortInput(session_id=session_id, requested_by=admin.name,
+                                                 quiet_limit_s=settings.abort_quiet_limit_s),
+            id=abort_workflow_id(session_id), task_queue=settings.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            static_summary=f"abort of maintenance session {session_id}")
         return {"session_id": session_id, "aborting": True}
     from temporalio.api.common.v1 import WorkflowExecution
     from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest

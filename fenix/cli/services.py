@@ -19,7 +19,10 @@ from fenix.settings import Settings
 def run_api(
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
-    """Run the REST API with uvicorn on FENIX_API_HOST:FENIX_API_PORT."""
+    """Run the REST API with uvicorn on FENIX_API_HOST:FENIX_API_PORT.
+
+    It serves at once; until Temporal is reachable (up to FENIX_TEMPORAL_CONNECT_TIMEOUT_S, then it exits with 3)
+    /readyz and every /v1 call answer 503."""
     settings = load_settings()
     import uvicorn
 
@@ -29,17 +32,13 @@ def run_api(
 
 
 def run_worker() -> None:
-    """Run a worker on FENIX_TASK_QUEUE (as many as you like; they share nothing but Temporal)."""
+    """Run a worker on FENIX_TASK_QUEUE (as many as you like; they share nothing but Temporal).
+
+    Started before Temporal, it waits up to FENIX_TEMPORAL_CONNECT_TIMEOUT_S for it, then exits with 1."""
     settings = load_settings()
     import worker
 
-    try:
-        worker.main()
-    except RuntimeError as exc:
-        # The Temporal SDK reports an unreachable server as a bare RuntimeError; everything else is a real bug.
-        if "client connect" not in str(exc).lower():
-            raise
-        fail(f"cannot connect to Temporal at {settings.temporal_address}: {exc}")
+    worker.main(settings)
 
 
 def _type_name(value: int) -> str:

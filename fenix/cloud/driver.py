@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from fenix.models.cloud import ComputeHost, Migration, Server, ServerGroup
+from fenix.models.cloud import ComputeHost, Migration, Server, ServerGroup, Settling
 from fenix.models.plan import MoveEstimates
 
 
@@ -72,6 +72,13 @@ class CloudDriver(Protocol):
 
     def list_migrations(self, server_id: str) -> list[Migration]:
         """Every migration record of the server, oldest first."""
+        ...
+
+    def settle_server(self, server_id: str) -> Settling:
+        """One idempotent step towards a server at rest: confirm a cold migration that waits in VERIFY_RESIZE,
+        and say whether a migration (or a confirmation) is still under way. Never starts a move and never waits:
+        the caller looks again later. A resize (flavor change) is its owner's to confirm or revert, so it is
+        reported, not confirmed. A missing server is GONE, not NotFound."""
         ...
 
     # --- tenant -------------------------------------------------------------------------------------

@@ -53,6 +53,8 @@ from fenix.models.cloud import (
     Server,
     ServerGroup,
     ServerStatus,
+    SettleState,
+    Settling,
 )
 from fenix.models.plan import MoveEstimates
 
@@ -121,6 +123,9 @@ MIGRATION_STATUS: dict[str, MigrationStatus] = {
     "cancelled": MigrationStatus.FAILED,
     "reverted": MigrationStatus.FAILED,
 }
+
+#: A migration that has not ended: Fenix waits for it before it calls a server settled.
+IN_FLIGHT = frozenset({MigrationStatus.QUEUED, MigrationStatus.RUNNING})
 
 #: Nova migration_type -> engine type. A resize and an evacuation move the server like a cold migration.
 MIGRATION_TYPE: dict[str, MigrationType] = {
@@ -441,6 +446,38 @@ class OpenStackCloud:
         """Every migration record of the server (all types), oldest first; empty for unknown servers."""
         with _mapped(f"list migrations of server {server_id}"):
             return [_migration(m) for m in self._raw_migrations(server_id)]
+
+    def settle_server(self, server_id: str) -> Settling:
+        """One step towards a server at rest (GET the server and its migration records; confirmResize if due).
+
+        Nova confirms asynchronously: the record goes ``confirming``, and the server stays VERIFY_RESIZE until the
+        source compute has cleaned up (about 0.5 s on the devcloud). So a confirm is sent only for a ``finished``
+        record; while it is ``confirming`` the server is reported MOVING and the caller looks again. A
+        ``resize`` record (a flavor change the owner asked for) is left to its owner.
+        """
+        with _mapped(f"settle server {server_id}"):
+            try:
+                server = self.get_server(server_id)
+            except NotFound:
+                return Settling.of(server_id, None)
+            records = self._raw_migrations(server_id)
+            latest = records[-1] if records else None
+            confirmed = False
+            if server.status == ServerStatus.VERIFY_RESIZE:
+                kind = str(getattr(latest, "migration_type", "") or "")
+                status = str(getattr(latest, "status", "") or "").lower()
+                if kind == "resize":
+                    return Settling(server_id=server_id, state=SettleState.OWNER_RESIZE, host=server.host,
+                                    status=server.status, migration_id=str(latest.id) if latest else None)
+                if status != "confirming":
+                    self.confirm_resize(server_id)
+                    confirmed = True
+                    server = self.get_server(server_id)
+                    records = self._raw_migrations(server_id)
+            # Only the latest record counts: an old one Nova left `running` (its compute died) never ends.
+            last = _migration(records[-1]) if records else None
+            return Settling.of(server_id, server, in_flight=last if last and last.status in IN_FLIGHT else None,
+                               confirmed=confirmed)
 
     # === CloudDriver: tenant ===========================================================================
 

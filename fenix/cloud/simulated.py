@@ -17,7 +17,8 @@ Nova behaviour mimicked here:
 * Resources are claimed on both source and destination while a migration runs, and on the source until a
   cold migration is confirmed (the server waits in VERIFY_RESIZE meanwhile).
 * A failed migration is rolled back: the server stays on its source host and is ACTIVE again; the
-  migration record ends in ``error``.
+  migration record ends in ``error``. A broken one (fault ``error``) leaves the server in ERROR on the
+  destination, like a Nova whose ``finish_resize`` or post-live-migration step failed there.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from fenix.models.cloud import (
     Server,
     ServerGroup,
     ServerStatus,
+    Settling,
 )
 from fenix.models.plan import MoveEstimates
 
@@ -58,7 +60,9 @@ __all__ = [
 ]
 
 NO_VALID_HOST = "No valid host was found"
-FAULT_KINDS = frozenset({"migration", "api"})
+FAULT_KINDS = frozenset({"migration", "error", "api", "confirm"})
+# migrations.fail: how an injected fault ends the migration
+_ROLLBACK, _BREAK = 1, 2
 
 
 # --- seed and log models ----------------------------------------------------------------------------
@@ -170,6 +174,14 @@ _SCHEMA = (
         at REAL NOT NULL)""",
 )
 _TABLES = ("hosts", "server_groups", "servers", "migrations", "faults", "host_events", "violations")
+
+
+class _KeepAndRaise(Exception):  # noqa: N818 (not an error itself: it carries one)
+    """Raised inside a transaction: commit what it did so far (a consumed fault), then raise ``error``."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 @dataclass(frozen=True)
@@ -339,11 +351,7 @@ class SimulatedCloud:
         with self._tx(admin=True) as tx:
             row = self._server_row(tx.db, server_id)
             if row["status"] == ServerStatus.VERIFY_RESIZE:
-                tx.db.execute(
-                    "UPDATE migrations SET status = ? WHERE server_id = ? AND status = ?",
-                    (MigrationStatus.CONFIRMED, server_id, MigrationStatus.FINISHED),
-                )
-                tx.db.execute("UPDATE servers SET status = ? WHERE id = ?", (ServerStatus.ACTIVE, server_id))
+                self._confirm(tx, server_id)
                 return
             latest = tx.db.execute(
                 "SELECT status FROM migrations WHERE server_id = ? ORDER BY id DESC LIMIT 1", (server_id,)
@@ -361,6 +369,27 @@ class SimulatedCloud:
                 "SELECT * FROM migrations WHERE server_id = ? ORDER BY id", (server_id,)
             ).fetchall()
             return [_migration(r) for r in rows]
+
+    def settle_server(self, server_id: str) -> Settling:
+        """One step towards a server at rest: confirm a finished cold migration, report one still in flight.
+
+        A migration in flight ends at the time fixed when it started (the simulation advances lazily), so a
+        caller looks again after a while; nothing here waits. Idempotent; a missing server is GONE. Faults apply:
+        ``api`` (the call fails) and ``confirm`` (the confirmation fails).
+        """
+        with self._tx(admin=True) as tx:
+            row = tx.db.execute("SELECT * FROM servers WHERE id = ?", (server_id,)).fetchone()
+            if row is None:
+                return Settling.of(server_id, None)
+            confirmed = row["status"] == ServerStatus.VERIFY_RESIZE
+            if confirmed:
+                self._confirm(tx, server_id)
+            latest = tx.db.execute(
+                "SELECT * FROM migrations WHERE server_id = ? ORDER BY id DESC LIMIT 1", (server_id,)
+            ).fetchone()
+            flight = latest is not None and latest["status"] == MigrationStatus.RUNNING
+            return Settling.of(server_id, _server(self._server_row(tx.db, server_id)),
+                               in_flight=_migration(latest) if flight else None, confirmed=confirmed)
 
     # === CloudDriver: tenant ===========================================================================
 
@@ -509,9 +538,13 @@ class SimulatedCloud:
         Args:
             kind: ``"migration"``: the next ``count`` migrations (of ``server_id``, or of any server)
                 fail when they end; the server is rolled back to ACTIVE on its source host.
+                ``"error"``: the next ``count`` migrations end with the server in ERROR on the destination
+                (record ``error``), as when Nova's last step on the destination fails.
                 ``"api"``: the next ``count`` calls of ``CloudDriver`` admin methods raise
                 ``Unavailable`` (tenant calls and these helpers are not affected).
-            server_id: Only for ``"migration"``: restrict the fault to this server.
+                ``"confirm"``: the next ``count`` confirmations of a cold migration (``confirm_resize``,
+                ``settle_server``) raise ``Unavailable`` and leave the server in VERIFY_RESIZE.
+            server_id: Not for ``"api"``: restrict the fault to this server.
             count: How many operations fail.
         """
         if kind not in FAULT_KINDS:
@@ -581,7 +614,11 @@ class SimulatedCloud:
                     raise Unavailable("simulated cloud API is unavailable (injected fault)")
                 tx = _Tx(db, self._clock())
                 self._advance(tx)
-                yield tx
+                try:
+                    yield tx
+                except _KeepAndRaise as keep:
+                    db.execute("COMMIT")  # e.g. a consumed fault must stay consumed
+                    raise keep.error from None
                 if db.total_changes:
                     self._record_violations(tx)
                 db.execute("COMMIT")
@@ -605,6 +642,16 @@ class SimulatedCloud:
         db.execute("DELETE FROM faults WHERE remaining <= 0")
         return True
 
+    def _confirm(self, tx: _Tx, server_id: str) -> None:
+        """confirmResize of a server in VERIFY_RESIZE: ACTIVE on its new host, the source claim released."""
+        if self._consume_fault(tx.db, "confirm", server_id):
+            raise _KeepAndRaise(Unavailable(f"confirmResize of {server_id}: 503 Service Unavailable (injected fault)"))
+        tx.db.execute(
+            "UPDATE migrations SET status = ? WHERE server_id = ? AND status = ?",
+            (MigrationStatus.CONFIRMED, server_id, MigrationStatus.FINISHED),
+        )
+        tx.db.execute("UPDATE servers SET status = ? WHERE id = ?", (ServerStatus.ACTIVE, server_id))
+
     # === simulation ====================================================================================
 
     def _advance(self, tx: _Tx) -> None:
@@ -614,7 +661,14 @@ class SimulatedCloud:
             (MigrationStatus.RUNNING, tx.now),
         ).fetchall()
         for m in due:
-            if m["fail"]:
+            if m["fail"] == _BREAK:
+                # The last step on the destination failed: Nova leaves the server there, in ERROR.
+                status = MigrationStatus.ERROR
+                tx.db.execute(
+                    "UPDATE servers SET status = ?, host = ? WHERE id = ?",
+                    (ServerStatus.ERROR, m["dest_host"], m["server_id"]),
+                )
+            elif m["fail"]:
                 # Nova rolls a failed migration back: the server keeps running on its source.
                 status = MigrationStatus.ERROR
                 tx.db.execute(
@@ -664,13 +718,14 @@ class SimulatedCloud:
                 dest = self._schedule(tx.db, vcpus=row["vcpus"], memory_mb=row["memory_mb"],
                                       group_id=row["server_group_id"], server_id=server_id,
                                       exclude=source)
-            fail = self._consume_fault(tx.db, "migration", server_id)
+            fail = _ROLLBACK if self._consume_fault(tx.db, "migration", server_id) else \
+                _BREAK if self._consume_fault(tx.db, "error", server_id) else 0
             duration = self.migration_duration_s(mtype, row["memory_mb"])
             tx.db.execute(
                 "INSERT INTO migrations (server_id, source_host, dest_host, migration_type, status, vcpus,"
                 " memory_mb, started_at, ends_at, fail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (server_id, source, dest, mtype, MigrationStatus.RUNNING, row["vcpus"], row["memory_mb"],
-                 tx.now, tx.now + duration, int(fail)),
+                 tx.now, tx.now + duration, fail),
             )
             status = ServerStatus.MIGRATING if mtype == MigrationType.LIVE else ServerStatus.RESIZE
             tx.db.execute("UPDATE servers SET status = ? WHERE id = ?", (status, server_id))

@@ -40,6 +40,11 @@ class ServerStatus(StrEnum):
     ERROR = "ERROR"
 
 
+# Where a move ends: running, or stopped as it was (a stopped server is cold-migrated and stays stopped). Nothing
+# else is "done": VERIFY_RESIZE waits for a confirmation, MIGRATING/RESIZE are still moving, ERROR is broken.
+SETTLED_STATUSES = frozenset({ServerStatus.ACTIVE, ServerStatus.SHUTOFF})
+
+
 class Server(BaseModel):
     """A server (instance) as Nova reports it to an admin (all projects)."""
 
@@ -111,3 +116,44 @@ class CloudSnapshot(BaseModel):
 
     def servers_on(self, host: str) -> list[Server]:
         return [s for s in self.servers if s.host == host]
+
+
+class SettleState(StrEnum):
+    """Where a server stands on its way to rest (``CloudDriver.settle_server``)."""
+
+    SETTLED = "settled"  # ACTIVE or stopped, no migration in flight
+    MOVING = "moving"  # a migration (or the confirmation of one) has not ended yet: look again later
+    GONE = "gone"  # deleted
+    ERROR = "error"  # the server is in ERROR: nothing Fenix can do, an operator must repair it
+    OWNER_RESIZE = "owner_resize"  # a resize (a flavor change) waits for its owner to confirm or revert it
+
+
+class Settling(BaseModel):
+    """One look at a server by ``settle_server``, and what that look did."""
+
+    server_id: str
+    state: SettleState
+    host: str | None = None
+    status: ServerStatus | None = None
+    confirmed: bool = False  # this look confirmed a cold migration that waited in VERIFY_RESIZE
+    migration_id: str | None = None  # MOVING: the migration still in flight, if there is one
+
+    @classmethod
+    def of(cls, server_id: str, server: Server | None, *, in_flight: Migration | None = None,
+           confirmed: bool = False) -> Settling:
+        """The state both drivers derive from what they read (after any confirm they sent)."""
+        if server is None:
+            return cls(server_id=server_id, state=SettleState.GONE, confirmed=confirmed)
+        if server.status == ServerStatus.ERROR:
+            state = SettleState.ERROR
+        elif in_flight is not None or server.status not in SETTLED_STATUSES:
+            state = SettleState.MOVING
+        else:
+            state = SettleState.SETTLED
+        return cls(server_id=server_id, state=state, host=server.host, status=server.status, confirmed=confirmed,
+                   migration_id=in_flight.id if in_flight is not None else None)
+
+    @property
+    def final(self) -> bool:
+        """Nothing more will change by waiting."""
+        return self.state != SettleState.MOVING

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from fenix.models.cloud import ComputeHost
+from fenix.models.cloud import ComputeHost, SettleState, Settling
 from fenix.models.session import InstanceAction
 
 
@@ -59,3 +59,39 @@ class WaitEmptyRequest(BaseModel):
 class WaitEmptyResult(BaseModel):
     empty: bool
     remaining: list[str] = Field(default_factory=list)
+
+
+class SettleRequest(BaseModel):
+    server_ids: list[str]
+    # How long to follow migrations still in flight before reporting them unsettled (Nova's own live-migration
+    # timeouts are shorter; the same bound as a move's, workflows/moves.py MOVE_TIMEOUT).
+    wait_s: float = Field(7200, ge=0)
+
+
+class SettleResult(BaseModel):
+    """What `settle_instances` found and did, per server (settled ones it did nothing to are left out)."""
+
+    servers: list[Settling] = Field(default_factory=list)
+    error: str | None = None  # the activity itself failed (the session's cleanup goes on regardless)
+
+    @property
+    def unsettled(self) -> list[Settling]:
+        return [s for s in self.servers if s.state not in (SettleState.SETTLED, SettleState.GONE)]
+
+    def summary(self) -> str:
+        """One line for the session's history; empty when there was nothing to settle."""
+        parts = []
+        for s in self.servers:
+            where = f" on {s.host}" if s.host else ""
+            if s.state == SettleState.SETTLED:
+                what = "resize confirmed" if s.confirmed else "migration followed to its end"
+                parts.append(f"{s.server_id}: {what}, {s.status.value if s.status else ''}{where}")
+            elif s.state == SettleState.MOVING:
+                parts.append(f"{s.server_id}: still moving{where} ({s.status.value if s.status else ''})")
+            elif s.state == SettleState.ERROR:
+                parts.append(f"{s.server_id}: in ERROR{where}, needs an operator")
+            elif s.state == SettleState.OWNER_RESIZE:
+                parts.append(f"{s.server_id}: a resize waits for its owner's confirmation{where}")
+        if self.error:
+            parts.append(f"settling failed: {self.error}")
+        return "; ".join(parts)

@@ -11,6 +11,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, StrictBool, StrictInt
 
+from fenix.models.deadline import Deadlined
+
 # Ids and names: what Nova and Keystone allow (UUIDs in practice), never empty, never unbounded.
 Id = Annotated[str, Field(min_length=1, max_length=255)]
 Name = Annotated[str, Field(max_length=255)]
@@ -58,19 +60,20 @@ class GroupConstraints(GroupFields):
 
 
 # --- Messages of the registry workflow (one model in and one out for every update and query) ---
+# Every write carries the API's deadline (`not_after`, from Deadlined): the registry refuses it once that has passed.
 
 
-class InstancePut(BaseModel):
+class InstancePut(Deadlined):
     item: InstanceConstraints
     scope: str | None = None  # the caller's project; None: the admin (may write any project's item)
 
 
-class GroupPut(BaseModel):
+class GroupPut(Deadlined):
     item: GroupConstraints
     scope: str | None = None
 
 
-class ConstraintDelete(BaseModel):
+class ConstraintDelete(Deadlined):
     id: str
     scope: str | None = None
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -22,6 +22,10 @@ FENIX_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 def fenix_time(at: datetime | None) -> str | None:
     """Fenix's wire format for `actions_at` / `reply_at`: UTC 'YYYY-MM-DD HH:MM:SS'."""
     return at.strftime(FENIX_TIME_FORMAT) if at else None
+
+
+def parse_fenix_time(text: str) -> datetime:
+    return datetime.strptime(text, FENIX_TIME_FORMAT).replace(tzinfo=UTC)
 
 
 class ProjectNotice(BaseModel):
@@ -91,6 +95,23 @@ class NoticeEnvelope(BaseModel):
     generated: datetime
     project_id: str | None
     payload: dict[str, Any]
+    # Times in the payload that run from the moment the notice reaches the project: {field: seconds}. At delivery
+    # the field becomes at least the delivery time plus those seconds, so a notice held back (a worker died
+    # mid-POST, the endpoint was down) still gives its full reply window or lead time, and says so.
+    from_delivery: dict[str, float] = Field(default_factory=dict)
+
+    def stamped(self, delivered: datetime) -> dict[str, Any]:
+        """The payload as delivered at `delivered` (see `from_delivery`)."""
+        payload = dict(self.payload)
+        for key, seconds in self.from_delivery.items():
+            due = delivered + timedelta(seconds=seconds)
+            given = payload.get(key)
+            if isinstance(given, str):
+                due = max(due, parse_fenix_time(given))
+            if due.microsecond:  # rounded up to the wire format's second: never a moment less than promised
+                due = due.replace(microsecond=0) + timedelta(seconds=1)
+            payload[key] = fenix_time(due)
+        return payload
 
 
 class Delivery(BaseModel):
@@ -103,3 +124,4 @@ class Delivery(BaseModel):
 class DeliveryResult(BaseModel):
     status_code: int
     elapsed_s: float
+    delivered_at: datetime | None = None  # when the POST that succeeded began (Temporal's clock)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from fenix.models.deadline import Deadlined
 from fenix.models.session import InstanceAction
 
 
-class ProjectReply(BaseModel):
+class ProjectReply(Deadlined):
     """`PUT /v1/maintenance/{session}/{project}` body and the Update/Signal argument.
 
     Both Fenix forms of per-instance actions are accepted: `instance_actions` {id: action} (default
     workflow) and `instance_action` for the single instance of a per-instance notice (`vnf` workflow).
-    Extra keys that clients send (`session_id`, `instance_ids`) are allowed and ignored.
+    Extra keys that clients send (`session_id`, `instance_ids`) are allowed and ignored. `not_after` (from
+    Deadlined) is the API's deadline: the session refuses the reply after it (a Temporal-direct signal may omit it).
     """
 
     model_config = ConfigDict(extra="ignore")

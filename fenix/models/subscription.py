@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from fenix.models.deadline import Deadlined
 from fenix.models.notification import Subscription
 
 
-class SubscriptionRemove(BaseModel):
+class SubscriptionAdd(Subscription, Deadlined):
+    """The `add` Update's argument: the subscription to store, and the API's deadline (not stored).
+
+    A subclass of what the Update took before, so the histories of registries started earlier still replay."""
+
+    def stored(self) -> Subscription:
+        return Subscription.model_validate(self.model_dump(exclude={"not_after"}))
+
+
+class SubscriptionRemove(Deadlined):
     subscription_id: str
     project_id: str | None = None  # None: admin removing any subscription
 

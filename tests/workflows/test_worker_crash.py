@@ -5,12 +5,7 @@ and the cloud's owner (this test) run here. Nothing the session needs lives in t
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -19,28 +14,10 @@ from temporalio.testing import WorkflowEnvironment
 from demo.stack import stack, stack_settings, worker_env
 from fenix.models.session import InstanceAction, SessionState
 from tests.checks import assert_cloud_sound
+from tests.drill import worker_process
 from tests.waiting import poll
 from tests.workflows.test_session_flow import roomy_seed, vnfms
 from tests.workflows.test_vnf_flow import constrained
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@contextmanager
-def worker_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env={**os.environ, **env},
-                                stdout=out, stderr=subprocess.STDOUT)
-        try:
-            yield proc
-        finally:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
 
 
 @pytest.mark.parametrize("flow", ["default", "vnf"])

@@ -1,0 +1,83 @@
+"""The API's connection to Temporal, made in the background at start-up.
+
+Started before Temporal (a host boot, Temporal restarting), the API serves at once: `/healthz` says it lives,
+`/readyz` and every `/v1` call answer 503 until it is connected. It keeps trying with backoff
+(fenix.temporal.connect_with_retry) for FENIX_TEMPORAL_CONNECT_TIMEOUT_S, then stops the process, so that a
+supervisor sees a failure instead of an API that can never work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from fenix.settings import Settings
+from fenix.temporal import TemporalUnreachable, connect_with_retry
+
+log = logging.getLogger("fenix.api")
+
+READY_CHECK = timedelta(seconds=2)  # a readiness probe must answer well within its own timeout
+
+
+class TemporalNotReady(Exception):
+    """No usable connection to Temporal (yet); api/errors.py answers 503."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class TemporalLink:
+    def __init__(self, settings: Settings, client: Client | None = None) -> None:
+        self._settings = settings
+        self._client = client  # tests hand in a connected client
+        self._task: asyncio.Task[None] | None = None
+        self._failure: str | None = None
+
+    @property
+    def gave_up(self) -> bool:
+        return self._failure is not None
+
+    def start(self) -> None:
+        if self._client is None:
+            self._task = asyncio.create_task(self._connect(), name="fenix-temporal-connect")
+
+    async def close(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _connect(self) -> None:
+        try:
+            self._client = await connect_with_retry(self._settings, "api")
+        except Exception as err:  # TemporalUnreachable; anything else (a bad setting) must not leave it unready
+            self._failure = str(err) if isinstance(err, TemporalUnreachable) else f"api: cannot use Temporal: {err!r}"
+            log.error("%s; stopping the API", self._failure)
+            # A graceful shutdown, as on SIGTERM (uvicorn's own handler); the lifespan then exits non-zero.
+            signal.raise_signal(signal.SIGTERM)
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            raise TemporalNotReady(self._failure or f"not connected to Temporal at {self._settings.temporal_address} "
+                                                    "yet (the API is starting, or Temporal is down); try again")
+        return self._client
+
+    async def check(self) -> None:
+        """Readiness: connected, and Temporal answers now. Raises TemporalNotReady with the reason otherwise."""
+        client = self.client
+        try:
+            await client.service_client.check_health(timeout=READY_CHECK)
+        except RPCError as err:
+            if err.status != RPCStatusCode.UNIMPLEMENTED:  # the time-skipping test server has no health service
+                raise TemporalNotReady(f"Temporal at {self._settings.temporal_address} does not answer: "
+                                       f"{err.message}") from err
+        except RuntimeError as err:
+            raise TemporalNotReady(f"Temporal at {self._settings.temporal_address} does not answer: {err}") from err
