@@ -8,7 +8,7 @@ DEVCLOUD_DIR ?= /tmp/fenix-devcloud
 DEVCLOUD_VENV ?= /tmp/fenix-devcloud-venv
 DEVCLOUD_ENV := OS_CLIENT_CONFIG_FILE=$(DEVCLOUD_DIR)/clouds.yaml OS_CLOUD=minicloud
 
-.PHONY: demo up test lint bench drill clean devcloud-up devcloud-down test-openstack
+.PHONY: demo up test lint bench drill fuzz clean devcloud-up devcloud-down test-openstack
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -38,6 +38,11 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/pytest -q tests
+
+# Schemathesis over the live OpenAPI of an embedded stack, every check, 100 examples per operation and phase, as the
+# admin and as a project (docs/security.md). `make test` runs a bounded form (tests/api/test_fuzz.py). SEED=n repeats.
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.fuzz --max-examples 100 $(if $(SEED),--seed $(SEED),)
 
 # A real OpenStack (Keystone, Glance, Placement, Nova with fake compute hosts) on loopback: see devcloud/README.md.
 devcloud-up:

@@ -28,18 +28,22 @@ from activities.sessions import SessionControl
 from activities.subscriptions import SubscriberActivities
 from fenix.cloud.driver import CloudDriver
 from fenix.cloud.factory import make_driver
+from fenix.egress import EgressPolicy
 from fenix.settings import Settings, get_settings
+from fenix.signing import WebhookSecrets
 from fenix.temporal import TemporalUnreachable, connect_with_retry
 from workflows.abort import SessionAbortWorkflow
 from workflows.constraints import ConstraintsRegistryWorkflow
 from workflows.host import HostMaintenanceWorkflow
+from workflows.leases import HostLeasesWorkflow
 from workflows.plan import PlanPreviewWorkflow
+from workflows.project_constraints import ProjectConstraintsWorkflow
 from workflows.registry import SubscriptionRegistryWorkflow
 from workflows.session import MaintenanceSessionWorkflow
 
 HEARTBEAT_THROTTLE = timedelta(seconds=3)
 WORKFLOWS = [MaintenanceSessionWorkflow, HostMaintenanceWorkflow, SubscriptionRegistryWorkflow, PlanPreviewWorkflow,
-             ConstraintsRegistryWorkflow, SessionAbortWorkflow]
+             ConstraintsRegistryWorkflow, ProjectConstraintsWorkflow, SessionAbortWorkflow, HostLeasesWorkflow]
 
 
 @asynccontextmanager
@@ -50,9 +54,10 @@ async def running_worker(client: Client, settings: Settings, *, driver: CloudDri
     cloud = CloudActivities(driver, poll_s=settings.cloud_poll_s if poll_s is None else poll_s,
                             inline_s=settings.move_inline_s)
     sessions = SessionControl(client, driver)
-    webhooks = WebhookActivities(timeout_s=settings.webhook_timeout_s)
+    webhooks = WebhookActivities(timeout_s=settings.webhook_timeout_s, egress=EgressPolicy.from_settings(settings),
+                                 secrets=WebhookSecrets.from_settings(settings))
     subscribers = SubscriberActivities(client, settings.registry_workflow_id)
-    constraints = ConstraintActivities(client, settings.constraints_workflow_id)
+    constraints = ConstraintActivities(client, settings.constraints_workflow_id, driver)
     threads = settings.worker_max_concurrent_activities
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fenix-activity") as pool:
         worker = Worker(
@@ -60,9 +65,10 @@ async def running_worker(client: Client, settings: Settings, *, driver: CloudDri
             task_queue=task_queue or settings.task_queue,
             workflows=WORKFLOWS,
             activities=[cloud.snapshot, cloud.disable_host, cloud.enable_host, cloud.migrate_step, cloud.settle,
-                        cloud.wait_empty, cloud.estimates, cloud.evict, constraints.read, simulate_plan,
-                        webhooks.deliver, subscribers.find, run_action_plugin, read_clock,
-                        sessions.cancel, sessions.probe, sessions.terminate, sessions.hosts_disabled_by],
+                        cloud.wait_empty, cloud.estimates, cloud.evict, constraints.read, constraints.owner,
+                        simulate_plan, webhooks.deliver, subscribers.find, run_action_plugin, read_clock,
+                        sessions.cancel, sessions.probe, sessions.terminate, sessions.hosts_disabled_by,
+                        sessions.liveness, sessions.release_lease],
             activity_executor=pool,
             max_concurrent_activities=threads,
             max_cached_workflows=settings.worker_max_cached_workflows,

@@ -5,24 +5,38 @@ failures into worth-retrying (``WebhookUnavailable``: 5xx, 408, 429, connection 
 final (``WebhookRejected``: other 4xx, redirects, unusable URLs). The webhook's response body is
 ignored: a VNFM answers through the reply URL, not in the webhook response.
 
-Logs name the URL's host and the status only: headers, bodies, paths and query strings may hold tokens.
+Every POST is signed (fenix/signing.py: `webhook-id`, `webhook-timestamp`, `webhook-signature`, the Standard
+Webhooks scheme) and goes only where fenix/egress.py allows: the URL's form is checked first, then the name is
+resolved at connection time and every address checked, and the connection is made to the address that was checked
+(no second lookup that DNS rebinding could answer differently). A refused destination is final (`WebhookRejected`).
+
+Logs name the URL's host and the status only: headers, bodies, paths and query strings may hold tokens, and the
+signing secrets never leave fenix/signing.py.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import socket
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+import anyio
+import httpcore
 import httpx
+from httpcore._backends.anyio import AnyIOBackend
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.webhook_body import aodh_body, native_body
 from fenix.cloud.clock import temporal_clock
+from fenix.egress import DestinationRefused, EgressPolicy
 from fenix.models.notification import BodyFormat, Delivery, DeliveryResult
+from fenix.signing import WebhookSecrets, sign
 
 # 408 Request Timeout and 429 Too Many Requests are the 4xx that say "try again later".
 RETRYABLE_4XX = frozenset({408, 429})
@@ -53,10 +67,57 @@ def _retry_after(response: httpx.Response) -> timedelta | None:
     return timedelta(seconds=seconds)
 
 
+class CheckedBackend(httpcore.AsyncNetworkBackend):
+    """Resolves a webhook's host once per connection, checks every address with the egress policy, and connects
+    to a checked address; TLS still verifies (and SNI names) the host of the URL, which httpcore passes on."""
+
+    def __init__(self, policy: EgressPolicy) -> None:
+        self._policy = policy
+        self._backend = AnyIOBackend()
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                          local_address: str | None = None,
+                          socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None
+                          ) -> httpcore.AsyncNetworkStream:
+        try:
+            infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        checked = self._policy.check_resolved(host, addresses)  # DestinationRefused: not an httpcore error, final
+        last: Exception | None = None
+        for address in checked:
+            try:
+                return await self._backend.connect_tcp(address, port, timeout=timeout, local_address=local_address,
+                                                       socket_options=socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                last = exc
+        assert last is not None
+        raise last
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None,
+                                  socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None
+                                  ) -> httpcore.AsyncNetworkStream:
+        raise DestinationRefused("webhooks do not use Unix sockets")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._backend.sleep(seconds)
+
+
+def checked_transport(policy: EgressPolicy) -> httpx.AsyncHTTPTransport:
+    """httpx's transport, with connections made by CheckedBackend. No proxy from the environment: a proxy would
+    make the connection (and the resolution) where the policy cannot check it."""
+    transport = httpx.AsyncHTTPTransport(trust_env=False)
+    transport._pool = httpcore.AsyncConnectionPool(ssl_context=httpx.create_ssl_context(trust_env=False),
+                                                   network_backend=CheckedBackend(policy))
+    return transport
+
+
 class WebhookActivities:
     """Delivers notices over one shared ``httpx.AsyncClient`` (connection pooling across deliveries)."""
 
-    def __init__(self, timeout_s: float, heartbeat_s: float = 2.0) -> None:
+    def __init__(self, timeout_s: float, heartbeat_s: float = 2.0, *, egress: EgressPolicy,
+                 secrets: WebhookSecrets) -> None:
         """Create the HTTP client.
 
         Args:
@@ -64,11 +125,16 @@ class WebhookActivities:
                 request, so use minutes (``settings.webhook_timeout_s``).
             heartbeat_s: How often to heartbeat while a POST is open; well below the activity's
                 heartbeat timeout.
+            egress: Where webhooks may go (``EgressPolicy.from_settings``).
+            secrets: The subscriptions' signing secrets (``WebhookSecrets.from_settings``).
         """
         self._heartbeat_s = heartbeat_s
+        self._egress = egress
+        self._secrets = secrets
         # No redirects: a webhook that redirects is misconfigured, and following one could carry the
-        # notice to another host.
-        self._client = httpx.AsyncClient(timeout=httpx.Timeout(timeout_s), follow_redirects=False,
+        # notice to another host (and past the egress check).
+        self._client = httpx.AsyncClient(timeout=httpx.Timeout(timeout_s), follow_redirects=False, trust_env=False,
+                                         transport=checked_transport(egress),
                                          headers={"User-Agent": "fenix-notifier"})
 
     async def aclose(self) -> None:
@@ -96,16 +162,29 @@ class WebhookActivities:
         if env.from_delivery:
             env = env.model_copy(update={"payload": env.stamped(sent_at), "from_delivery": {}})
         body = aodh_body(env, sub) if sub.format == BodyFormat.AODH else native_body(env)
+        host = _host(sub.url)
+        # The exact bytes sent are the bytes signed.
+        content = json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+        keys = await asyncio.to_thread(self._secrets.signing_keys, sub.id)
+        stamp = int(time.time())  # wall time, as the receiver's replay window is
         headers = {
             "Content-Type": "application/json",
             "X-Fenix-Event": env.event_type,
             "X-Fenix-Message-Id": env.message_id,
+            "webhook-id": env.message_id,
+            "webhook-timestamp": str(stamp),
+            "webhook-signature": sign(keys, env.message_id, stamp, content),
         }
-        host = _host(sub.url)
         state = env.payload.get("state", "")
         start = time.monotonic()
         try:
-            response = await self._post_heartbeating(sub.url, body, headers, host)
+            self._egress.check_url(sub.url)
+            response = await self._post_heartbeating(sub.url, content, headers, host)
+        except DestinationRefused as exc:
+            activity.logger.warning("webhook for subscription %s refused: %s", sub.id, exc)
+            raise ApplicationError(f"webhook destination refused for subscription {sub.id}: {exc}",
+                                   {"host": host, "status_code": None},
+                                   type="WebhookRejected", non_retryable=True) from None
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
             activity.logger.warning("webhook for subscription %s has an unusable URL", sub.id)
             raise ApplicationError(f"unusable webhook URL for subscription {sub.id}: {exc}",
@@ -134,11 +213,11 @@ class WebhookActivities:
         raise ApplicationError(f"webhook {host} rejected the notice with {status}", details,
                                type="WebhookRejected", non_retryable=True)
 
-    async def _post_heartbeating(self, url: str, body: dict[str, Any], headers: dict[str, str],
+    async def _post_heartbeating(self, url: str, content: bytes, headers: dict[str, str],
                                  host: str) -> httpx.Response:
         # The POST runs as a task while this loop heartbeats: a VNFM may take minutes inside the
         # request, and without heartbeats Temporal would time the attempt out and POST again.
-        task = asyncio.create_task(self._client.post(url, json=body, headers=headers))
+        task = asyncio.create_task(self._client.post(url, content=content, headers=headers))
         start = time.monotonic()
         try:
             while True:

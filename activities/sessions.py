@@ -9,6 +9,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from fenix.cloud.driver import CloudDriver
 from fenix.constants import disable_reason, session_workflow_id
 from fenix.models.abort import DisabledHosts, SessionProbe, SessionRef
+from fenix.models.lease import LeaseRelease, SessionsLiveness, SessionsQuery
+from workflows.leases import HostLeasesWorkflow, host_leases_id
 
 
 class SessionControl:
@@ -41,6 +43,35 @@ class SessionControl:
             await self._client.get_workflow_handle(session_workflow_id(ref.session_id)).terminate(reason=ref.reason)
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+
+    @activity.defn(name="sessions_liveness")
+    async def liveness(self, q: SessionsQuery) -> SessionsLiveness:
+        """Which of the sessions still run, and which were never started (for the host leases)."""
+        out = SessionsLiveness()
+        for sid in q.session_ids:
+            try:
+                desc = await self._client.get_workflow_handle(session_workflow_id(sid)).describe()
+            except RPCError as err:
+                if err.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                out.absent.append(sid)
+                continue
+            if desc.status == WorkflowExecutionStatus.RUNNING:
+                out.running.append(sid)
+        return out
+
+    @activity.defn(name="release_host_lease")
+    async def release_lease(self, ref: SessionRef) -> None:
+        """Give the session's host lease back (the lease registry serves this task queue: one per deployment)."""
+        handle = self._client.get_workflow_handle_for(HostLeasesWorkflow.run,
+                                                      host_leases_id(activity.info().task_queue))
+        try:
+            # One Update id per session: a retried attempt joins the first instead of queueing another.
+            await handle.execute_update(HostLeasesWorkflow.release, LeaseRelease(session_id=ref.session_id),
+                                        id=f"release-{ref.session_id}")
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:  # no lease registry: nothing was leased
                 raise
 
     @activity.defn(name="hosts_disabled_by_session")

@@ -12,7 +12,9 @@ from temporalio.client import Client
 
 from api import errors
 from api.auth import make_authenticator
+from api.body_limit import BodyLimit
 from api.deadline import Clock, wall_clock
+from api.gate import AuthFirst, Utf8Body
 from api.routes import constraints, hosts, plan, projects, sessions, subscriptions
 from api.temporal_link import TemporalLink
 from fenix.settings import Settings, get_settings
@@ -60,20 +62,25 @@ def create_app(settings: Settings | None = None, client: Client | None = None, c
                   description="Rolling infrastructure maintenance that talks to the applications. "
                               "Fenix v1 compatible. Authenticate with `X-Auth-Token` or a bearer token.")
     errors.install(app)
+    # The last added runs first: the token (from the headers, before any body is read), then the body's size
+    # (bounded before anything reads or parses it), then its encoding (docs/security.md).
+    app.add_middleware(Utf8Body)
+    app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
+    app.add_middleware(AuthFirst)
     # Sessions first: its `/{session_id}/detail` must win over the project route's `/{session}/{project}`.
-    app.include_router(plan.router, prefix="/v1")
-    app.include_router(sessions.router, prefix="/v1")
-    app.include_router(projects.router, prefix="/v1")
-    app.include_router(subscriptions.router, prefix="/v1")
-    app.include_router(hosts.router, prefix="/v1")
-    app.include_router(constraints.router, prefix="/v1")
+    app.include_router(plan.router, prefix="/v1", responses=errors.API_ERRORS)
+    app.include_router(sessions.router, prefix="/v1", responses=errors.API_ERRORS)
+    app.include_router(projects.router, prefix="/v1", responses=errors.API_ERRORS)
+    app.include_router(subscriptions.router, prefix="/v1", responses=errors.API_ERRORS)
+    app.include_router(hosts.router, prefix="/v1", responses=errors.API_ERRORS)
+    app.include_router(constraints.router, prefix="/v1", responses=errors.API_ERRORS)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
         """Liveness: the process serves. Does not look at Temporal."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"])
+    @app.get("/readyz", tags=["health"], responses={503: errors.API_ERRORS[503]})
     async def readyz(request: Request) -> dict[str, str]:
         """Readiness: connected to Temporal, and Temporal answers now; else 503 with the reason."""
         link: TemporalLink = request.app.state.temporal

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import sys
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -96,30 +98,86 @@ def fingerprint(token: str) -> str:
 
 
 class TokenAuthenticator:
-    """Reads the token file again when it changes, so `fenix token create` needs no API restart."""
+    """Reads the token file again when it changes, so `fenix token create` needs no API restart.
+
+    A file that cannot be used at start-up stops the API (AuthConfigError, with the reason). One that breaks later
+    (a bad edit) is logged, and the last good tokens stay in force until the file is fixed. Tokens are stored as
+    scrypt hashes (fenix/tokens.py); a token that passed the check is remembered by its SHA-256 until the file
+    changes, so scrypt runs once per token, not on every request."""
 
     challenge = "Bearer"
+    CACHE_SIZE = 4096
 
     def __init__(self, path: Path) -> None:
         self._path = path
         self._mtime: float | None = None
         self._data = tokens.TokenFile()
+        self._verified: OrderedDict[str, tokens.TokenEntry] = OrderedDict()
+        self._lock = threading.Lock()
+        try:
+            self._mtime = path.stat().st_mtime
+            self._data = tokens.load(path)
+        except FileNotFoundError:
+            pass
+        except (OSError, tokens.TokenFileError) as err:
+            raise AuthConfigError(f"cannot use the tokens file (FENIX_TOKENS_FILE): {_reason(err)}") from None
+        self._migrate()
 
-    def authenticate(self, token: str) -> Principal | None:
-        if not token.isascii():
-            # Tokens are URL-safe ASCII, and the constant-time comparison raises on anything else (a 500).
-            return None
+    def _migrate(self) -> None:
+        if not self._data.migrated:
+            return
+        try:
+            tokens.save(self._path, self._data)
+            self._mtime = self._path.stat().st_mtime
+            log.warning("the tokens file %s held clear-text tokens: rewritten with salted hashes", self._path)
+        except OSError as err:
+            log.warning("the tokens file %s holds clear-text tokens and cannot be rewritten (%s): they are hashed "
+                        "in memory only; run `fenix token migrate` where the file is writable", self._path,
+                        err.strerror or err)
+
+    def _reload(self) -> None:
         try:
             mtime = self._path.stat().st_mtime
         except FileNotFoundError:
-            return None
-        if mtime != self._mtime:
-            self._data, self._mtime = tokens.load(self._path), mtime
-        entry = self._data.find(token)
-        return Principal(name=entry.name, project_id=entry.project_id, roles=entry.roles) if entry else None
+            mtime = None
+        if mtime == self._mtime:
+            return
+        with self._lock:
+            if mtime == self._mtime:
+                return
+            self._mtime = mtime
+            if mtime is None:
+                log.error("the tokens file %s is gone: keeping the last good tokens", self._path)
+                return
+            try:
+                data = tokens.load(self._path)
+            except (OSError, tokens.TokenFileError) as err:
+                log.error("the tokens file %s changed but cannot be used, keeping the last good tokens: %s",
+                          self._path, _reason(err))
+                return
+            self._data = data
+            self._verified.clear()
+            self._migrate()
+
+    def authenticate(self, token: str) -> Principal | None:
+        if not token.isascii() or len(token) > MAX_TOKEN_CHARS:
+            return None  # tokens are URL-safe ASCII
+        self._reload()
+        key = fingerprint(token)
+        with self._lock:
+            entry = self._verified.get(key)
+        if entry is None:
+            entry = self._data.find(token)
+            if entry is None:
+                return None
+            with self._lock:
+                self._verified[key] = entry
+                while len(self._verified) > self.CACHE_SIZE:
+                    self._verified.popitem(last=False)
+        return Principal(name=entry.name, project_id=entry.project_id, roles=entry.roles)
 
     async def verify(self, token: str) -> Principal:
-        # In the thread pool, where FastAPI ran this lookup when the dependency was synchronous.
+        # In the thread pool: scrypt (the first time a token is seen) takes tens of milliseconds.
         principal = await run_in_threadpool(self.authenticate, token)
         if principal is None:
             raise AuthRejected(INVALID_TOKEN)
@@ -127,6 +185,12 @@ class TokenAuthenticator:
 
     def close(self) -> None:
         pass
+
+
+def _reason(err: Exception) -> str:
+    if isinstance(err, OSError):
+        return f"{err.strerror or type(err).__name__}: {err.filename or ''}".rstrip(": ")
+    return str(err)
 
 
 @dataclass(frozen=True)
@@ -343,5 +407,14 @@ def make_authenticator(settings: Settings) -> Authenticator:
     """The authenticator for FENIX_AUTH_MODE. Token mode creates the token file with an admin token if needed."""
     if settings.auth_mode == "keystone":
         return KeystoneAuthenticator.from_settings(settings)
-    tokens.ensure_admin(settings.tokens_path, settings.admin_project_id)
+    try:
+        issued = tokens.ensure_admin(settings.tokens_path, settings.admin_project_id)
+    except (OSError, tokens.TokenFileError) as err:
+        raise AuthConfigError(f"cannot use the tokens file (FENIX_TOKENS_FILE): {_reason(err)}") from None
+    if issued is not None:
+        # The file keeps only a hash: this is the one moment the secret exists. Straight to stderr, not through
+        # logging (log shippers). Create the admin token with `fenix token create --admin` first to avoid it.
+        sys.stderr.write(f"Fenix: created the admin token {issued.entry.name!r} (project {issued.entry.project_id}) "
+                         f"in {settings.tokens_path}; it is shown only this once:\n{issued.token}\n")
+        sys.stderr.flush()
     return TokenAuthenticator(settings.tokens_path)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, Security, status
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from temporalio.client import Client
 
 from api.auth import Authenticator, AuthRejected, AuthUnavailable, Principal
+from api.gate import token_from
 from api.temporal_link import TemporalLink
+from fenix.egress import EgressPolicy
 from fenix.settings import Settings
+from fenix.signing import WebhookSecrets
 
 
 def get_settings(request: Request) -> Settings:
@@ -17,16 +21,39 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
+def get_egress(request: Request) -> EgressPolicy:
+    policy: EgressPolicy | None = getattr(request.app.state, "egress", None)
+    if policy is None:
+        policy = request.app.state.egress = EgressPolicy.from_settings(request.app.state.settings)
+    return policy
+
+
+def get_webhook_secrets(request: Request) -> WebhookSecrets:
+    found: WebhookSecrets | None = getattr(request.app.state, "webhook_secrets", None)
+    if found is None:
+        found = request.app.state.webhook_secrets = WebhookSecrets.from_settings(request.app.state.settings)
+    return found
+
+
 def get_client(request: Request) -> Client:
     link: TemporalLink = request.app.state.temporal
     return link.client  # TemporalNotReady (503) while the API still waits for Temporal
 
 
-async def get_principal(request: Request, x_auth_token: Annotated[str | None, Header()] = None,
-                        authorization: Annotated[str | None, Header()] = None) -> Principal:
-    token = (x_auth_token or "").strip() or None  # an empty header (a client template) must not hide the bearer
-    if token is None and authorization and authorization.lower().startswith("bearer "):
-        token = authorization[7:].strip()
+# The two ways to send a token, as OpenAPI security schemes (the Authorize button in /docs); either one will do.
+# auto_error=False: the check and its 401 are Fenix's own (api/gate.py), with the `{"error", "detail"}` body.
+TOKEN_HEADER = APIKeyHeader(name="X-Auth-Token", auto_error=False, scheme_name="X-Auth-Token",
+                            description="A Fenix token (tokens mode) or a Keystone token (keystone mode)")
+BEARER = HTTPBearer(auto_error=False, scheme_name="Bearer", description="The same token as `Authorization: Bearer`")
+
+
+async def get_principal(request: Request, _header: Annotated[str | None, Security(TOKEN_HEADER)] = None,
+                        _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None) -> Principal:
+    """The caller: checked by api/gate.py before the body was read; checked here only for an app without it."""
+    found: Principal | None = getattr(request.state, "principal", None)
+    if found is not None:
+        return found
+    token = token_from(request.headers)
     auth: Authenticator = request.app.state.authenticator
     if not token:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing token: send X-Auth-Token or "
@@ -67,3 +94,5 @@ ClientDep = Annotated[Client, Depends(get_client)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 AdminDep = Annotated[Principal, Depends(require_admin)]
 ServiceDep = Annotated[Principal, Depends(require_service)]
+EgressDep = Annotated[EgressPolicy, Depends(get_egress)]
+SecretsDep = Annotated[WebhookSecrets, Depends(get_webhook_secrets)]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.exceptions import ApplicationError
@@ -16,15 +18,75 @@ from api.deadline import RequestTimedOut
 from api.temporal_link import TemporalNotReady
 from workflows import constraints as constraints_wf
 from workflows.deadline import DEADLINE_PASSED
+from workflows.leases import HOSTS_HELD, LEASE_UNCHECKED
+from workflows.project_constraints import CLOUD_UNAVAILABLE
 
 log = logging.getLogger("fenix.api")
 
 # ApplicationError types raised by workflow validators -> HTTP status (unknown types answer 422). A write that
 # reached its workflow after the API's deadline is a 503 like the API's own timeout: the client may try again.
 UPDATE_STATUS = {"StaleReply": 409, "InvalidReply": 422, "UnknownProject": 404, "LimitReached": 409,
+                 HOSTS_HELD: 409, LEASE_UNCHECKED: 503,
                  constraints_wf.NOT_FOUND: 404, constraints_wf.INVALID: 422, constraints_wf.CONFLICT: 409,
-                 DEADLINE_PASSED: 503}
+                 DEADLINE_PASSED: 503, CLOUD_UNAVAILABLE: 503}
 RETRY_AFTER = {"Retry-After": "5"}  # on every 503: the cause (no worker, Temporal down) is usually brief
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: `error` for Fenix clients, `detail` (the same text) for FastAPI clients."""
+
+    error: str = Field(description="why, for people and Fenix clients")
+    detail: str = Field(description="the same text")
+
+
+class ValidationProblem(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrorBody(BaseModel):
+    """A 422: `error` joins every problem; `detail` lists them (or repeats `error` for a refusal by a workflow)."""
+
+    error: str
+    detail: list[ValidationProblem] | str
+
+
+def _error(description: str) -> dict[str, object]:
+    return {"model": ErrorBody, "description": description}
+
+
+# Declared on every /v1 operation (api/app.py), as docs/api.md#errors lists them.
+API_ERRORS: dict[int | str, dict[str, object]] = {
+    400: _error("Temporal refused an argument, or a malformed request (e.g. Content-Length)"),
+    401: _error("no token, or an unknown one (`WWW-Authenticate` says how to authenticate)"),
+    403: _error("the token lacks the role, or acts for another project"),
+    404: _error("no such session, subscription, constraint or path"),
+    409: _error("a conflict: a stale reply, an ended session, hosts held by another session, a limit reached"),
+    413: _error("the request body is larger than FENIX_API_MAX_BODY_BYTES"),
+    422: {"model": ValidationErrorBody, "description": "an invalid body, path or query (also a body that is not "
+                                                       "UTF-8)"},
+    502: _error("Temporal failed the request"),
+    503: _error("Temporal or a worker did not answer in time, or Keystone is unreachable; nothing was applied "
+               "(`Retry-After`)"),
+}
+
+
+FASTAPI_PARSE_ERROR = "There was an error parsing the body"
+def allowed_methods(request: Request) -> list[str]:
+    """The methods the API documents for this URL (Starlette's 405 names only the first matching route's).
+
+    Read from the OpenAPI paths: where two templates match one URL (`/maintenance/{id}/detail` and
+    `/maintenance/{id}/{project_id}`), the most specific one (fewest parameters) is the URL's resource."""
+    table: list[tuple[re.Pattern[str], int, list[str]]] | None = getattr(request.app.state, "allow_table", None)
+    if table is None:
+        table = []
+        for template, ops in request.app.openapi().get("paths", {}).items():
+            regex = re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template)) + "$")
+            table.append((regex, template.count("{"), sorted(m.upper() for m in ops)))
+        request.app.state.allow_table = table
+    found = sorted((params, methods) for regex, params, methods in table if regex.match(request.url.path))
+    return found[0][1] if found else []
 
 
 class SessionNotFound(HTTPException):
@@ -42,10 +104,19 @@ def install(app: FastAPI) -> None:
     # Starlette's class, not FastAPI's subclass: unknown paths (404) and wrong methods (405) raised by the
     # router get the same {"error", "detail"} body as our own errors.
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == FASTAPI_PARSE_ERROR:
+            # FastAPI's answer to a body json.loads gives up on (nested too deeply, ...): a body that does not
+            # parse is a 422 like any other (docs/api.md#errors).
+            return JSONResponse({"error": "the body is not valid JSON (or is nested too deeply)",
+                                 "detail": [{"type": "json_invalid", "loc": ["body"],
+                                             "msg": "the body is not valid JSON (or is nested too deeply)"}]},
+                                status_code=422)
         resp = _body(str(exc.detail), exc.status_code)
         if exc.headers:
             resp.headers.update(exc.headers)
+        if exc.status_code == 405:
+            resp.headers["Allow"] = ", ".join(allowed_methods(request)) or resp.headers.get("Allow", "")
         return resp
 
     @app.exception_handler(RequestValidationError)
@@ -83,7 +154,9 @@ def install(app: FastAPI) -> None:
             return _body(f"not found: {exc.message}", 404)
         # CANCELLED is what the SDK reports when a call's own timeout expires ("Timeout expired"): a query that no
         # worker answers ends so. It was answered 502 before; it is the same "try again later" as the others.
-        if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+        # RESOURCE_EXHAUSTED: e.g. more than 10 Updates in flight to one workflow (a burst): try again shortly.
+        if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED,
+                          RPCStatusCode.RESOURCE_EXHAUSTED):
             log.warning("Temporal unavailable: %s", exc.message)
             return _body(f"the workflow service did not answer ({exc.message}): Temporal is unreachable or no "
                          "Fenix worker is running; try again", 503)

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from fenix import plugins
+from fenix.models.limits import MAX_ACTIONS, MAX_HOST_NAME, MAX_HOSTS, FreeMetadata, check_free_json
 from fenix.models.notification import FENIX_TIME_FORMAT
 from fenix.models.session import ActionSpec, InstanceAction, MoveRetry, ReplyWindows, SessionState
 from workflows.catalog import SESSION_WORKFLOWS
 
 MAX_REPLY_WINDOW_S = 30 * 24 * 3600
+# Non-empty (not only spaces) in the schema too, so clients and fuzzers see the rule; `_hosts` says why at runtime.
+HostName = Annotated[str, Field(max_length=MAX_HOST_NAME, json_schema_extra={"minLength": 1, "pattern": r"\S"})]
 
 
 def parse_time(value: object) -> datetime:
@@ -42,16 +45,22 @@ class SessionCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    hosts: list[str] = Field(default_factory=list, description="hosts to maintain; empty: every compute host")
-    state: str | None = Field(None, description="Fenix clients send MAINTENANCE; any other value is refused")
+    hosts: list[HostName] = Field(default_factory=list, max_length=MAX_HOSTS,
+                                  description="hosts to maintain; empty: every compute host")
+    state: str | None = Field(None, description="Fenix clients send MAINTENANCE; any other value is refused",
+                              json_schema_extra={"enum": [SessionState.MAINTENANCE.value, None]})
     maintenance_at: datetime = Field(description="UTC 'YYYY-MM-DD HH:MM:SS' or ISO 8601; in the past = now")
-    metadata: dict[str, Any] = Field(default_factory=dict, description="told to projects, e.g. new capabilities")
+    # Bounded in depth and size: the worker must be able to decode the session's own input (docs/security.md).
+    metadata: FreeMetadata = Field(default_factory=dict, description="told to projects, e.g. new capabilities")
     workflow: str = "default"
-    download: list[str] = Field(default_factory=list, description="accepted for Fenix compatibility; unused")
-    actions: list[ActionSpec] = Field(default_factory=list, description="action plug-ins in the order to run")
+    download: list[Annotated[str, Field(max_length=2000)]] = Field(
+        default_factory=list, max_length=100, description="accepted for Fenix compatibility; unused")
+    actions: list[ActionSpec] = Field(default_factory=list, max_length=MAX_ACTIONS,
+                                      description="action plug-ins in the order to run")
     reply_windows: ReplyWindows = Field(default_factory=ReplyWindows, description="seconds to reply, per notice")
     default_action: InstanceAction = Field(InstanceAction.LIVE_MIGRATE,
-                                           description="action for instances whose project did not choose")
+                                           description="action for instances whose project did not choose",
+                                           json_schema_extra={"enum": ["MIGRATE", "LIVE_MIGRATE", "OWN_ACTION"]})
     max_scale_in_rounds: int = Field(3, ge=0, le=20)
     move_retry: MoveRetry = Field(default_factory=MoveRetry,
                                   description="how long a refused or failed move is tried again")
@@ -110,6 +119,7 @@ class SessionCreate(BaseModel):
     def _actions(self) -> SessionCreate:
         known = plugins.available()
         for i, spec in enumerate(self.actions):
+            check_free_json(spec.metadata, f"actions[{i}].metadata")
             if spec.plugin not in known:
                 raise ValueError(f"actions[{i}]: unknown plug-in {spec.plugin!r}; available: {', '.join(known)}")
             try:

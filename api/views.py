@@ -9,6 +9,7 @@ from temporalio.client import (
     Client,
     WorkflowHandle,
     WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.client import WorkflowExecutionStatus as Status
@@ -82,6 +83,15 @@ async def status(client: Client, session_id: str) -> SessionStatus:
     handle, wf_status = await describe(client, session_id)
     if wf_status == Status.RUNNING:
         return await handle.query(MaintenanceSessionWorkflow.status)
+    if wf_status != Status.COMPLETED:
+        # Terminated or failed outside the session's code: its last state needs a worker to replay it (the detail
+        # view does that); the status answers from Temporal alone, so a list of sessions never waits on one.
+        abort = await _abort_of(client, session_id)
+        how = wf_status.name.lower() if wf_status else "ended"
+        reason = abort.reason if abort is not None and abort.outcome == "terminated" else \
+            f"workflow {how} outside Fenix"
+        return SessionStatus(session_id=session_id, state=SessionState.MAINTENANCE_FAILED, reason=reason,
+                             current=f"workflow {how}; GET .../detail for its last known state")
     d = await detail(client, session_id)
     return SessionStatus(session_id=d.session_id, state=d.state, reason=d.reason, current=d.current,
                          hosts_total=len(d.hosts), hosts_maintained=sum(h.maintained for h in d.hosts))
@@ -103,6 +113,17 @@ async def reply(client: Client, session_id: str, body: ProjectReply) -> ReplyRes
             raise  # the request's deadline: answered 503, no further call
         # Temporal gave up on the Update itself: tell an ended session (409) from a busy one (503).
         _, wf_status = await describe(client, session_id)
+        if wf_status != Status.RUNNING:
+            raise HTTPException(409, f"session {session_id} ended before it took the reply") from None
+        raise
+    except (RPCError, WorkflowUpdateFailedError) as err:
+        # The session ended while the reply was on its way: Temporal aborts the Update ("workflow update was
+        # aborted by closing workflow", a NOT_FOUND), which is the documented 409 of an ended session, not a 404.
+        if isinstance(err, RPCError) and err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        if isinstance(err, WorkflowUpdateFailedError) and "closing workflow" not in str(err.cause or err):
+            raise
+        _, wf_status = await describe(client, session_id)  # 404 if the session itself is gone
         if wf_status != Status.RUNNING:
             raise HTTPException(409, f"session {session_id} ended before it took the reply") from None
         raise

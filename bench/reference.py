@@ -90,9 +90,10 @@ def instance_fields(g: GroupSpec) -> InstanceFields:
 def lower_bound(est: MoveEstimates, host_maintenance_s: float, members_on: dict[str, dict[str, int]]) -> float:
     """A makespan no schedule can beat, from the constraints and the move times (no replies: full lead times).
 
-    The larger of: (a) per group, its first member's lead time, then ceil(M / max_impacted) rounds of a move, with
-    the recovery time between rounds (every member on a session host moves at least once); (b) per host, the
-    shortest lead time of its instances, its longest move and its maintenance.
+    The larger of: (a) per group, ceil(M / max_impacted) rounds, each of a lead time and a move, with the recovery
+    time between rounds (every member on a session host moves at least once, and a member counts against its
+    group's budget from its warning on, so the next round is warned only once the previous one has recovered); (b)
+    per host, the shortest lead time of its instances, its longest move and its maintenance.
     `members_on[host][group]` counts the members of each group on each session host.
     """
     by_group = {g.name: g for g in GROUPS}
@@ -103,7 +104,7 @@ def lower_bound(est: MoveEstimates, host_maintenance_s: float, members_on: dict[
             continue
         move = est.duration(InstanceAction(g.migration_type.value), g.memory_mb)
         rounds = math.ceil(m / g.fields.max_impacted_members)
-        bound = max(bound, g.lead_s + rounds * move + (rounds - 1) * g.fields.recovery_time)
+        bound = max(bound, rounds * (g.lead_s + move) + (rounds - 1) * g.fields.recovery_time)
     for counts in members_on.values():
         present = [by_group[name] for name, c in counts.items() if c]
         if not present:

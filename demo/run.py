@@ -30,6 +30,8 @@ from demo.stack import Stack, stack
 from fenix.constants import SEARCH_ATTRIBUTES, session_workflow_id
 from fenix.models.session import SessionDetail, SessionState
 from fenix.temporal import find_bin
+from workflows.leases import host_leases_id
+from workflows.project_constraints import project_constraints_id
 
 UI_PORT = 8233
 WORKFLOWS = ("default", "vnf")
@@ -103,7 +105,9 @@ async def one_session(env: WorkflowEnvironment, data_dir: Path, workflow: str, k
         try:
             console.rule(f"workflow {workflow!r}")
             console.print(f"Temporal Web UI  http://127.0.0.1:{ui_port}\nAPI docs         "
-                          f"{st.api_url.removesuffix('/v1')}/docs\nAPI tokens       {st.settings.tokens_path}")
+                          f"{st.api_url.removesuffix('/v1')}/docs\n"
+                          f"API tokens       {st.settings.tokens_path} (hashed)\n"
+                          f"admin token      {st.admin_token}  (new each run; X-Auth-Token, or Authorize in /docs)")
             options: dict[str, Any] = {"workflow": workflow}
             if vnf:
                 options["max_parallel_hosts"] = 3
@@ -127,7 +131,10 @@ async def one_session(env: WorkflowEnvironment, data_dir: Path, workflow: str, k
             return 0 if detail.state == SessionState.MAINTENANCE_DONE else 1
         finally:
             # This run's subscription registry would otherwise stay open in the Web UI for ever.
-            for registry in (st.settings.registry_workflow_id, st.settings.constraints_workflow_id):
+            registries = [st.settings.registry_workflow_id, st.settings.constraints_workflow_id,
+                          host_leases_id(st.settings.task_queue),
+                          *(project_constraints_id(st.settings.constraints_workflow_id, p) for p in st.project_tokens)]
+            for registry in registries:
                 try:
                     await env.client.get_workflow_handle(registry).terminate("demo ended")
                 except RPCError:

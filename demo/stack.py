@@ -29,6 +29,7 @@ from fenix.settings import Settings
 from worker import running_worker
 
 GRACEFUL_SHUTDOWN_S = 5
+LOOPBACK = "127.0.0.0/8,::1/128"  # FENIX_WEBHOOK_ALLOW of the embedded stacks: their VNFMs are on 127.0.0.1
 
 
 def free_port() -> int:
@@ -66,6 +67,7 @@ class Stack:
     vnfm_url: str
     project_tokens: dict[str, str] = field(default_factory=dict)
     time_skipping: bool = False
+    admin_token: str = ""  # the secret (the tokens file keeps only its hash)
 
     def as_project(self, project_id: str) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.api_url, headers={"X-Auth-Token": self.project_tokens[project_id]},
@@ -76,6 +78,7 @@ class Stack:
             r = await http.post("/subscriptions", json={"url": f"{self.vnfm_url}/webhook/{project_id}",
                                                         "format": fmt})
             assert r.status_code == 201, r.text
+        self.vnfm.trust(project_id, r.json()["secret"])  # the sample VNFM verifies every notice with it
 
     async def start(self, **body: Any) -> str:
         body.setdefault("maintenance_at", "2020-01-01 00:00:00")
@@ -122,9 +125,10 @@ class Stack:
 
 def stack_settings(tmp: Path, task_queue: str, **extra: Any) -> Settings:
     # Own task queue and registry: several stacks may share one Temporal server (one after another in a test).
+    # The sample VNFMs listen on loopback, which webhooks may reach only when the operator allows it.
     return Settings(data_dir=tmp, task_queue=task_queue, registry_workflow_id=f"subscriptions-{task_queue}",
                     constraints_workflow_id=f"constraints-{task_queue}",
-                    sim_db=tmp / "cloud.sqlite", **{"cloud_poll_s": 0.05, **extra})
+                    sim_db=tmp / "cloud.sqlite", **{"cloud_poll_s": 0.05, "webhook_allow": LOOPBACK, **extra})
 
 
 def worker_env(settings: Settings, temporal_address: str, *, sim_time_scale: float) -> dict[str, str]:
@@ -132,7 +136,8 @@ def worker_env(settings: Settings, temporal_address: str, *, sim_time_scale: flo
     return {"FENIX_TEMPORAL_ADDRESS": temporal_address, "FENIX_TASK_QUEUE": settings.task_queue,
             "FENIX_REGISTRY_WORKFLOW_ID": settings.registry_workflow_id,
             "FENIX_CONSTRAINTS_WORKFLOW_ID": settings.constraints_workflow_id, "FENIX_DATA_DIR": str(settings.data_dir),
-            "FENIX_SIM_DB": str(settings.sim_db_path), "FENIX_SIM_TIME_SCALE": str(sim_time_scale)}
+            "FENIX_SIM_DB": str(settings.sim_db_path), "FENIX_SIM_TIME_SCALE": str(sim_time_scale),
+            "FENIX_WEBHOOK_ALLOW": settings.webhook_allow}
 
 
 @asynccontextmanager
@@ -155,11 +160,12 @@ async def stack(env: WorkflowEnvironment, tmp: Path, seed: SimSeed, projects: li
                               webhook_timeout_s=webhook_timeout_s, tokens_file=tokens_file, **(extra_settings or {}))
     cloud = SimulatedCloud(settings.sim_db_path, time_scale=time_scale, clock=temporal_clock)
     cloud.seed(seed)
-    admin_token = tokens.ensure_admin(settings.tokens_path, settings.admin_project_id).admin()
-    assert admin_token is not None
+    # The file keeps only hashes: the stack issues its own tokens (a new secret each run, same entries).
+    admin_token = tokens.add(settings.tokens_path, project_id=settings.admin_project_id, name="stack-admin",
+                             roles=[tokens.ADMIN_ROLE], replace=True)
     projects = projects or []
     for p in projects:
-        p.token = tokens.add(settings.tokens_path, project_id=p.project_id).token
+        p.token = tokens.add(settings.tokens_path, project_id=p.project_id, replace=True).token
     api_url = settings.api_url
     vnfm = SampleVnfm(VnfmConfig(api_url=api_url, sim_db=str(cloud.path), port=vnfm_port, projects=projects), cloud)
     # Write deadlines are compared with the workflows' clock: on the time-skipping server that is its virtual clock.
@@ -171,7 +177,7 @@ async def stack(env: WorkflowEnvironment, tmp: Path, seed: SimSeed, projects: li
         st = Stack(client=client, settings=settings, cloud=cloud, vnfm=vnfm, admin=admin, api_url=api_url,
                    vnfm_url=f"http://127.0.0.1:{vnfm_port}",
                    project_tokens={p.project_id: p.token for p in projects},
-                   time_skipping=env.supports_time_skipping and skip_time)
+                   time_skipping=env.supports_time_skipping and skip_time, admin_token=admin_token.token)
         for pid in (subscribe if subscribe is not None else [p.project_id for p in projects]):
             await st.subscribe(pid, fmt)
         await vnfm.register_constraints()

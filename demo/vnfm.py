@@ -12,6 +12,7 @@ Run alone: `python -m demo.vnfm CONFIG.json` (see `VnfmConfig`).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sys
 import time
@@ -21,14 +22,21 @@ from typing import Any, Literal
 import httpx
 import uvicorn
 from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from activities.webhook_body import parse_aodh_body
 from fenix.cloud.driver import CloudDriver, Rejected
 from fenix.cloud.simulated import SimulatedCloud
 from fenix.models.session import InstanceAction
+from fenix.signing import InvalidSignature, verify
 
 log = logging.getLogger("fenix.demo.vnfm")
+
+
+# The states Doctor's VNFM handles (OPNFV Doctor, maintenance test VNFM); anything else gets HTTP 500 from it.
+DOCTOR_STATES = frozenset({"MAINTENANCE", "SCALE_IN", "PREPARE_MAINTENANCE", "PLANNED_MAINTENANCE",
+                           "INSTANCE_ACTION_DONE", "MAINTENANCE_COMPLETE"})
 
 
 class ConstraintProfile(BaseModel):
@@ -58,6 +66,10 @@ class VnfmProject(BaseModel):
     flavor_memory_mb: int = 1024
     server_prefix: str = "app"
     constraints: ConstraintProfile | None = None  # register instance and group constraints before the session
+    webhook_secret: str | None = None  # whsec_... of its subscription (the stack learns it when it subscribes)
+    # Doctor's maintenance VNFM (the reference Fenix client): replies carry only `state` and `instance_action`
+    # (never `instance_ids`), and any state it does not know is answered HTTP 500.
+    doctor: bool = False
 
 
 class VnfmConfig(BaseModel):
@@ -91,6 +103,7 @@ class VnfmState(BaseModel):
     original_count: dict[str, int] = Field(default_factory=dict)
     errors: list[str] = Field(default_factory=list)
     registered: dict[str, int] = Field(default_factory=dict)  # project -> instances whose constraints it PUT
+    rejected: list[str] = Field(default_factory=list)  # notices refused: bad or missing signature (why, per notice)
 
 
 class SampleVnfm:
@@ -102,17 +115,53 @@ class SampleVnfm:
         self._http = httpx.AsyncClient(timeout=60)
         self._tasks: set[asyncio.Task[None]] = set()
         self._ha_group_id: dict[str, str] = {}
+        # project -> the webhook secrets of its subscriptions (from the 201 of POST /v1/subscriptions)
+        self.secrets: dict[str, list[str]] = {p.project_id: [p.webhook_secret] for p in config.projects
+                                              if p.webhook_secret}
         self.app = self._build_app()
+
+    def trust(self, project_id: str, secret: str) -> None:
+        """Accept notices for `project_id` signed with `secret` (a subscription's, or a rotated one)."""
+        known = self.secrets.setdefault(project_id, [])
+        if secret not in known:
+            known.append(secret)
+
+    def verified(self, project_id: str, headers: Any, raw: bytes) -> str | None:
+        """None if the notice is signed with one of the project's secrets, within the replay window; else why not.
+
+        A notice is what tells a VNFM where to PUT its token: an unsigned or forged one is refused (401)."""
+        secrets = self.secrets.get(project_id)
+        if not secrets:
+            return "no webhook secret known for this project"
+        reason = "no secret"
+        for secret in secrets:
+            try:
+                verify(secret, headers, raw)
+                return None
+            except InvalidSignature as err:
+                reason = str(err)
+        return reason
 
     def _build_app(self) -> FastAPI:
         app = FastAPI(title="sample VNFM")
 
         @app.post("/webhook/{project_id}")
-        async def webhook(project_id: str, request: Request) -> dict[str, str]:
-            body = await request.json()
+        async def webhook(project_id: str, request: Request) -> JSONResponse:
+            raw = await request.body()
+            refused = self.verified(project_id, request.headers, raw)
+            if refused is not None:
+                self.state.rejected.append(f"{project_id}: {refused}")
+                log.warning("refused a notice for %s: %s", project_id, refused)
+                return JSONResponse({"error": f"bad webhook signature: {refused}"}, status_code=401)
+            body = json.loads(raw)
             payload = parse_aodh_body(body) if "reason_data" in body else body.get("payload", {})
+            project = self.projects.get(project_id)
+            if project is not None and project.doctor and payload.get("state") not in DOCTOR_STATES:
+                self.state.events.append(Event(at=time.time(), project_id=project_id, state=str(payload.get("state")),
+                                               reply_status=500))
+                return JSONResponse({"error": f"unknown state {payload.get('state')}"}, status_code=500)
             await self.handle(project_id, payload)
-            return {"result": "OK"}
+            return JSONResponse({"result": "OK"})
 
         @app.get("/state")
         async def state() -> VnfmState:
@@ -157,7 +206,8 @@ class SampleVnfm:
             await self._switch_over(project, ids)
             if isinstance(listed, list) and len(listed) == 1:
                 reply["instance_action"] = project.action.value
-                reply["instance_ids"] = listed  # names the instance: several may be waiting at once (vnf)
+                if not project.doctor:
+                    reply["instance_ids"] = listed  # names the instance: several may be waiting at once (vnf)
             else:
                 reply["instance_actions"] = dict.fromkeys(ids, project.action.value)
             if project.action == InstanceAction.OWN_ACTION:

@@ -84,6 +84,23 @@ class Settings(BaseSettings):
     # Notifications: a VNFM may scale inside the webhook request, so allow minutes.
     # At most the delivery activity's 10 min start-to-close (workflows/options.py WEBHOOK).
     webhook_timeout_s: float = Field(300, gt=0, le=600)
+    # A notice that needs an answer and has not reached its project this long after its reply window (or lead time)
+    # is given up and the default applies: the endpoint keeps failing. Covers a worker dying mid-POST (about 10 s).
+    delivery_grace_s: float = Field(15.0, ge=0, le=3600)
+    # The end of a session waits at most this long for notices still being retried (then gives them up).
+    notice_drain_limit_s: float = Field(60.0, ge=0, le=3600)
+    # Where webhooks may go besides public addresses: comma-separated CIDRs and host names, e.g.
+    # "10.20.0.0/16,vnfm.internal". Loopback, private, link-local (the metadata address) and other non-global
+    # addresses are refused unless listed here; checked at subscription time and again at each delivery, on the
+    # resolved address (docs/security.md#outbound-webhooks-and-ssrf).
+    webhook_allow: str = ""
+    # The key every subscription's signing secret is derived from (HMAC-SHA256 of the subscription id and its
+    # rotation count). The API and every worker need the same one. Unset: one is made on first use in
+    # <data_dir>/webhook-signing.key (fine when they share the data dir, as embedded and in docker-compose).
+    webhook_signing_key: SecretStr | None = None
+    # How long, after a rotation, deliveries are also signed with the previous secret (Standard Webhooks carries
+    # several signatures), so a VNFM can switch without refusing a notice.
+    webhook_secret_grace_s: float = Field(24 * 3600, ge=0, le=30 * 24 * 3600)
 
     # Worker
     worker_max_concurrent_activities: int = Field(50, gt=0)
@@ -93,6 +110,9 @@ class Settings(BaseSettings):
     # An aborted session whose history does not grow for this long is taken for wedged: it is terminated and its
     # hosts re-enabled for it (workflows/abort.py). A workflow task failing 3 times in a row counts at once.
     abort_quiet_limit_s: float = Field(900.0, gt=0)
+    # Largest request body the API reads (413 above it), checked before parsing: from Content-Length, and while
+    # the body streams in for chunked requests. Fenix's largest real bodies (a session with plug-ins) are a few KB.
+    api_max_body_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
 
     @property
     def api_url(self) -> str:
@@ -101,6 +121,15 @@ class Settings(BaseSettings):
     @property
     def tokens_path(self) -> Path:
         return self.tokens_file or self.data_dir / "tokens.json"
+
+    @property
+    def webhook_key_path(self) -> Path:
+        return self.data_dir / "webhook-signing.key"
+
+    @property
+    def webhook_secrets_db(self) -> Path:
+        """Rotation counts of the subscriptions' signing secrets (no secret is stored: they are derived)."""
+        return self.data_dir / "webhook-secrets.sqlite"
 
     @property
     def sim_db_path(self) -> Path:

@@ -9,7 +9,8 @@ workflow (id `abort-<session>`, one per session), which watches the session with
 - the session closes by itself: done (outcome "ended");
 - its workflow task keeps failing, or its history has not grown for `quiet_limit_s` since the cancel: it is
   terminated, and this workflow re-enables every host that still carries the session's disable reason (outcome
-  "terminated"). Terminating it also ends its hold on its hosts (the host guard looks at running sessions only).
+  "terminated"). Terminating it also ends its hold on its hosts: this workflow gives its host lease back
+  (workflows/leases.py, which also counts a lease only while its session runs).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.cloud import CloudActivities
@@ -24,7 +26,8 @@ with workflow.unsafe.imports_passed_through():
     from fenix.constants import disable_reason
     from fenix.models.abort import AbortInput, AbortResult, DisabledHosts, SessionProbe, SessionRef
     from fenix.models.cloud_ops import HostRequest
-    from workflows.options import CLEANUP, CLOUD_CALL
+    from workflows.options import CLEANUP, CLOUD_CALL, REGISTRY_QUERY
+    from workflows.patches import ABORT_RELEASES_LEASE
 
 ABORT_WORKFLOW_TYPE = "SessionAbort"
 
@@ -66,4 +69,11 @@ class SessionAbortWorkflow:
             workflow.set_current_details(f"re-enabling {host}")
             await workflow.execute_activity_method(
                 CloudActivities.enable_host, HostRequest(host=host, reason=disable_reason(inp.session_id)), **CLEANUP)
+        if workflow.patched(ABORT_RELEASES_LEASE):
+            # Terminated, it holds no host: say so to the lease registry now. Best effort: a later grant finds out
+            # anyway that the session no longer runs, so a failure here must not fail the abort.
+            try:
+                await workflow.execute_activity_method(SessionControl.release_lease, ref, **REGISTRY_QUERY)
+            except ActivityError:
+                workflow.logger.warning("could not release the host lease of session %s", inp.session_id)
         return AbortResult(session_id=inp.session_id, outcome="terminated", reason=reason, hosts_enabled=left.hosts)

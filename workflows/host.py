@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -22,7 +23,13 @@ with workflow.unsafe.imports_passed_through():
         SnapshotRequest,
         WaitEmptyRequest,
     )
-    from fenix.models.host_run import HostMaintenanceInput, HostMaintenanceResult, HostProgress, InstanceOutcome
+    from fenix.models.host_run import (
+        ForwardedNotice,
+        HostMaintenanceInput,
+        HostMaintenanceResult,
+        HostProgress,
+        InstanceOutcome,
+    )
     from fenix.models.notification import (
         EVENT_HOST,
         EVENT_PROJECT,
@@ -37,7 +44,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.moves import follow_move
     from workflows.options import CLOUD_CALL, PLUGIN
     from workflows.outbox import Outbox
-    from workflows.patches import SETTLED_MOVES
+    from workflows.patches import FAITHFUL_VNFM, SETTLED_MOVES
     from workflows.placement import choose_target
 
 # How often OWN_ACTION instances are checked; a durable timer (not a sleep in an activity) so that
@@ -59,9 +66,13 @@ class HostMaintenanceWorkflow:
         self._outbox = Outbox(self._log)
         self._notes: list[asyncio.Task[None]] = []
         self._sent: dict[str, InstanceAction] = {}  # instance id -> the last move this workflow sent to the cloud
+        self._via_session = False  # set at the start of run
 
     @workflow.run
     async def run(self, inp: HostMaintenanceInput) -> HostMaintenanceResult:
+        # Informational notices go out through the session (FAITHFUL_VNFM): one order per project with the
+        # session's own notices, and a dead endpoint no longer holds this host until its retries end.
+        self._via_session = workflow.patched(FAITHFUL_VNFM)
         try:
             return await self._run(inp)
         except ApplicationError:
@@ -271,12 +282,19 @@ class HostMaintenanceWorkflow:
     # --- notices and progress -------------------------------------------------------------------------
     def _instance_notice(self, project: str, iid: str, state: str, metadata: dict[str, str]) -> None:
         notice = instance_notice(self._inp.api_url, self._inp.session_id, project, iid, state, metadata)
-        self._outbox.send(EVENT_PROJECT, project, notice.model_dump())
+        self._send(EVENT_PROJECT, project, notice.model_dump())
 
     def _host_notice(self, state: str) -> None:
         notice = HostNotice(project_id=self._inp.admin_project_id, host=self._inp.host, state=state,
                             session_id=self._inp.session_id)
-        self._outbox.send(EVENT_HOST, None, notice.model_dump())
+        self._send(EVENT_HOST, None, notice.model_dump())
+
+    def _send(self, event_type: str, project_id: str | None, payload: dict[str, Any]) -> None:
+        if self._via_session:
+            notice = ForwardedNotice(event_type=event_type, project_id=project_id, payload=payload)
+            self._notes.append(asyncio.create_task(self._progress(notice=notice)))
+        else:
+            self._outbox.send(event_type, project_id, payload)
 
     def _log(self, message: str, project_id: str | None) -> None:
         workflow.logger.warning(message)

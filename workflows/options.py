@@ -67,7 +67,18 @@ WEBHOOK: ActivityConfig = {
                                 non_retryable_error_types=NON_RETRYABLE),
 }
 
+# Informational notices (INSTANCE_ACTION_DONE/FAILED, MAINTENANCE_COMPLETE of a failed session, maintenance.host):
+# nobody waits for them, so a dead endpoint gets a few minutes of retries, not half an hour, before they are given
+# up; they never hold back a host (they are sent from the session, not from the host workflow).
+WEBHOOK_INFO: ActivityConfig = {**WEBHOOK, "schedule_to_close_timeout": timedelta(minutes=5)}
+
 # A query to a registry workflow (who subscribed; the constraints a session needs).
+# Who owns an instance (a constraints write waits for it): a few quick tries, well inside the API's write deadline.
+OWNER_CHECK: ActivityConfig = {
+    "start_to_close_timeout": timedelta(seconds=5),
+    "retry_policy": RetryPolicy(maximum_attempts=3, maximum_interval=timedelta(seconds=2)),
+}
+
 REGISTRY_QUERY: ActivityConfig = {
     "start_to_close_timeout": timedelta(seconds=30),
     "retry_policy": RetryPolicy(maximum_attempts=10, maximum_interval=timedelta(seconds=10)),
@@ -89,8 +100,15 @@ PLANNING: ActivityConfig = {
     "retry_policy": RetryPolicy(maximum_attempts=2),
 }
 
-# Reading the clock for a decision (workflows/clock.py): a local activity, so its answer is recorded in the history
-# as a marker and replayed from there. It only echoes a value; retried quickly if a worker hiccups.
+# Reading the clock for a decision (workflows/clock.py), as a regular activity: it only echoes a time, so it is short
+# and retried at once; its result is what the history records.
+CLOCK_READ_ACTIVITY: ActivityConfig = {
+    "start_to_close_timeout": timedelta(seconds=10),
+    "retry_policy": RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0,
+                                maximum_interval=timedelta(seconds=5), maximum_attempts=0),
+}
+
+# The same reading as a local activity, in the histories of 0.1.1 (they replay through that branch).
 CLOCK_READ: LocalActivityConfig = {
     "start_to_close_timeout": timedelta(seconds=5),
     "retry_policy": RetryPolicy(initial_interval=timedelta(milliseconds=100), maximum_attempts=10),

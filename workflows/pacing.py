@@ -140,12 +140,21 @@ class Pacer:
     def __init__(self, snapshot: CloudSnapshot, session_hosts: list[str], *, instances: Iterable[InstanceConstraints],
                  groups: Iterable[GroupConstraints], default_action: InstanceAction, max_parallel_hosts: int,
                  estimates: MoveEstimates | None = None, default_fields: InstanceFields | None = None,
-                 warn_ahead: bool = True, lead_from_delivery: bool = False) -> None:
+                 warn_ahead: bool = True, lead_from_delivery: bool = False,
+                 warn_within_budget: bool = False) -> None:
         self.est = estimates or MoveEstimates()
         self.max_parallel = max(1, max_parallel_hosts)
         self.warn_ahead = warn_ahead  # False: warn only when a host starts (Fenix's way; the benchmark's baseline)
         # True: a warned instance's lead time starts when its notice is delivered (`delivered`), not when it is sent.
         self.lead_from_delivery = lead_from_delivery
+        # True: a warned member counts against its group's budget from its warning on, as the application sees it
+        # (a VNFM switches an HA pair's active role at the notice): warned + acting + recovering members never
+        # exceed max_impacted_members, so the next member is warned only once the previous one has recovered.
+        # False: the budget counts from the action (histories of sessions started before this rule).
+        self.warn_within_budget = warn_within_budget
+        # Projects whose replies do not name the instance (Fenix-era VNFMs): at most one of their instances waits
+        # for a reply at a time, so a bare reply can only mean that one.
+        self.serial_projects: set[str] = set()
         self.default_action = default_action
         self._defaults = default_fields or InstanceFields()
         self.hosts: dict[str, HostStep] = dict.fromkeys(session_hosts, HostStep.PENDING)
@@ -411,7 +420,9 @@ class Pacer:
         if not left:
             return 0.0
         move = max(self.est.duration(self.default_for(i)[0], i.memory_mb) for i in left)
-        return math.ceil(len(left) / g.max_impacted) * (move + g.recovery_s)
+        # Within the budget, a round also waits out the lead time (the next member is warned only then).
+        lead = max(i.lead_s for i in left) if self.warn_within_budget else 0.0
+        return math.ceil(len(left) / g.max_impacted) * (lead + move + g.recovery_s)
 
     def _served(self, group: str) -> bool:
         """The draining hosts hold enough of the group's members to keep its pipeline full."""
@@ -424,9 +435,12 @@ class Pacer:
                      and self.hosts.get(i.origin) == HostStep.DRAINING)
 
     def _rank(self, hosts: list[str], now: float) -> list[str]:
-        def key(h: str) -> tuple[float, float, int, str]:
+        def key(h: str) -> tuple[int, float, float, int, str]:
             longest, total = self._urgency(h, now)
-            return (-longest, -total, len(self.on_host(h)), h)
+            # Within the budget, a member warned ahead holds its group's slot until it has moved: its host goes
+            # first, or the slot is wasted while the lead time has long run out.
+            warned = -sum(1 for i in self.on_host(h) if i.step == Step.NOTIFIED) if self.warn_within_budget else 0
+            return (warned, -longest, -total, len(self.on_host(h)), h)
         return sorted(hosts, key=key)
 
     def _notify(self, d: Decision, now: float) -> None:
@@ -440,13 +454,29 @@ class Pacer:
         candidates.sort(key=lambda i: (-(self._chain(i.group) if i.group else 0.0), draining.index(i.host), i.id))
         pending = [h for h, s in self.hosts.items() if s == HostStep.PENDING]
         ahead = self._rank(pending, now)[: self.max_parallel] if self.warn_ahead else []
+        if self.warn_within_budget and self.warn_ahead:
+            # Warn ahead only on hosts that can be emptied now, onto maintained hosts: they are the ones admitted
+            # next (a warned member holds its group's slot until it moves), and a host that cannot be emptied may
+            # first need a SCALE_IN, whose projects must not be told to prepare instances they are about to delete.
+            ahead = [h for h in self._rank(pending, now) if self._placeable(h, double_moves=False)][: self.max_parallel]
+        asking = {i.project_id for i in self.insts.values()
+                  if i.step == Step.NOTIFIED and not i.replied and i.project_id in self.serial_projects}
         early = [i for h in ahead for i in self.on_host(h) if i.step == Step.PENDING]
         early.sort(key=lambda i: (ahead.index(i.host), i.id))
         blocked = {i.group for i in candidates if i.group is not None}
         for inst in candidates + [i for i in early if i.group not in blocked]:
             on_draining = self.hosts.get(inst.host) == HostStep.DRAINING
             at = now + inst.lead_s
-            if inst.group is not None:
+            if inst.project_id in asking:
+                continue  # its project answers without naming instances: one question at a time
+            if inst.group is not None and self.warn_within_budget:
+                g = self.groups[inst.group]
+                warned = sum(1 for i in self.members(inst.group) if i.step == Step.NOTIFIED)
+                if warned + self.impacted(inst.group, now) >= g.max_impacted:
+                    if on_draining:
+                        blocked.add(inst.group)
+                    continue
+            elif inst.group is not None:
                 waiting = sum(1 for i in self.members(inst.group) if i.step == Step.NOTIFIED
                               and (not on_draining or self.hosts.get(i.origin) != HostStep.PENDING))
                 if waiting >= self._depth(inst.group):
@@ -457,6 +487,8 @@ class Pacer:
                 at = max(at, slots[waiting] if waiting < len(slots) else now)
             inst.step, inst.notified_at, inst.actions_at = Step.NOTIFIED, now, at
             inst.undelivered = self.lead_from_delivery
+            if inst.project_id in self.serial_projects:
+                asking.add(inst.project_id)
             d.notify.append(Notify(instance_id=inst.id, actions_at=at, allowed=allowed_actions(inst)))
 
     def _depth(self, group: str) -> int:
@@ -473,7 +505,7 @@ class Pacer:
     def _depth_of(self, group: str) -> int:
         g = self.groups[group]
         members = self.members(group)
-        if not members:
+        if not members or self.warn_within_budget:
             return g.max_impacted
         lead = max(i.lead_s for i in members)
         move = min(self.est.duration(self.default_for(i)[0], i.memory_mb) for i in members)

@@ -15,8 +15,22 @@ DEADLINE_FROM_DELIVERY = "deadline-from-delivery-v1"
 # A move is done only when the cloud has settled the server (confirmed, followed; ERROR is a failure), and an abort
 # does not cancel the move in flight, its steps included (workflows/moves.py, workflows/host.py).
 SETTLED_MOVES = "settled-moves-v1"
+# Fenix-era VNFMs in the vnf flow: a warned member counts against its group's budget; no warning ahead of a host
+# that cannot be emptied yet; a bare reply answers the one instance waiting, and is refused when several wait;
+# AODH subscribers and bare repliers are asked one instance at a time; project and instance questions are kept
+# apart (workflows/pacing.py warn_within_budget, workflows/vnf.py reply_targets).
+FAITHFUL_VNFM = "faithful-vnfm-v1"
+# Only the vnf loop reads the recorded clock (one local activity at a time); ended actions are dated by its next
+# reading (workflows/vnf.py). Concurrent clock reads split over workflow tasks replayed differently.
+CLOCK_IN_LOOP = "clock-in-loop-v1"
+# The recorded clock is read by a regular activity, not a local one (workflows/clock.py: local activities racing
+# project replies (Updates) were split over workflow tasks differently on replay).
+CLOCK_ACTIVITY = "clock-activity-v1"
 # POST /subscriptions with the content of an existing subscription returns that one instead of adding a twin.
 SUBSCRIPTION_DEDUPE = "subscription-dedupe-v1"
 # A failed or aborted session settles its instances (confirm VERIFY_RESIZE, follow moves in flight) before it
 # re-enables its hosts (workflows/settle.py, called from the session's cleanup).
 SETTLE_AT_CLEANUP = "settle-at-cleanup-v1"
+# The abort of a wedged session gives the session's host lease back as soon as it has terminated it and re-enabled
+# its hosts (workflows/abort.py, workflows/leases.py); before, the lease lapsed at the next grant's check.
+ABORT_RELEASES_LEASE = "abort-releases-lease-v1"

@@ -39,6 +39,7 @@ class PlanPreviewWorkflow:
             "simulate_plan", PlanSimulation(plan=inp, snapshot=snap, instances=view.instances, groups=view.groups,
                                             estimates=est),
             result_type=PlanPreview, **PLANNING)
+        preview.warnings += view.ignored  # constraints whose project does not own the instance in the cloud
         disabled = sorted(h.name for h in snap.hosts if h.name in hosts and not h.enabled)
         if disabled:
             preview.feasible = False

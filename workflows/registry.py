@@ -24,6 +24,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows.patches import SUBSCRIPTION_DEDUPE
 
 MAX_SUBSCRIPTIONS_PER_PROJECT = 20
+# The whole registry's bound: its state is carried over continue-as-new in one payload (2 MB at most). A subscription
+# is at most ~2.5 KB (a 2,000-character URL, a 255-character project id), so 500 of them stay near 1.2 MB. One
+# workflow holds every tenant's subscriptions: past this, new ones are refused (409) rather than break it for all.
+MAX_SUBSCRIPTIONS_TOTAL = 500
 
 
 @workflow.defn(name="SubscriptionRegistry")
@@ -33,12 +37,15 @@ class SubscriptionRegistryWorkflow:
     @workflow.init
     def __init__(self, state: RegistryState) -> None:
         self._subs = {s.id: s for s in state.subscriptions}
+        self._writes = 0
 
     @workflow.run
     async def run(self, state: RegistryState) -> None:
-        await workflow.wait_condition(lambda: workflow.info().is_continue_as_new_suggested())
+        limit = state.continue_as_new_after
+        await workflow.wait_condition(lambda: workflow.info().is_continue_as_new_suggested()
+                                      or (limit is not None and self._writes >= limit))
         await workflow.wait_condition(workflow.all_handlers_finished)
-        workflow.continue_as_new(RegistryState(subscriptions=list(self._subs.values())))
+        workflow.continue_as_new(RegistryState(subscriptions=list(self._subs.values()), continue_as_new_after=limit))
 
     # Updates, not signals: the API answers the caller only once the subscription is durable.
     @workflow.update
@@ -51,6 +58,7 @@ class SubscriptionRegistryWorkflow:
             return same
         sub = req.stored()
         self._subs[sub.id] = sub
+        self._writes += 1
         return sub
 
     @add.validator
@@ -62,6 +70,9 @@ class SubscriptionRegistryWorkflow:
         if len(own) >= MAX_SUBSCRIPTIONS_PER_PROJECT:
             raise ApplicationError(f"project {req.project_id} already has {len(own)} subscriptions "
                                    f"(limit {MAX_SUBSCRIPTIONS_PER_PROJECT})", type="LimitReached")
+        if len(self._subs) >= MAX_SUBSCRIPTIONS_TOTAL:
+            raise ApplicationError(f"Fenix holds {len(self._subs)} subscriptions, the most its registry carries "
+                                   f"(limit {MAX_SUBSCRIPTIONS_TOTAL}); ask the operator", type="LimitReached")
 
     def _same_as(self, req: Subscription) -> Subscription | None:
         """A subscription of the same project to the same URL, in the same format, for the same events."""
@@ -74,6 +85,7 @@ class SubscriptionRegistryWorkflow:
         if sub is None or (req.project_id is not None and sub.project_id != req.project_id):
             return SubscriptionRemoved(removed=False)
         del self._subs[sub.id]
+        self._writes += 1
         return SubscriptionRemoved(removed=True)
 
     @remove.validator

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from fenix.models.notification import (
         EVENT_HOST,
         EVENT_PROJECT,
+        BodyFormat,
         HostNotice,
         ProjectNotice,
         fenix_time,
@@ -59,10 +60,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows.host import HostMaintenanceWorkflow
     from workflows.options import CLEANUP, CLOUD_CALL, PLUGIN
     from workflows.outbox import Outbox, Outcome
-    from workflows.patches import DEADLINE_FROM_DELIVERY, SETTLE_AT_CLEANUP
+    from workflows.owned_constraints import OwnedVnfFlow
+    from workflows.patches import DEADLINE_FROM_DELIVERY, FAITHFUL_VNFM, SETTLE_AT_CLEANUP
     from workflows.placement import capacity_shortfall, host_to_empty
     from workflows.settle import settle_moves
-    from workflows.vnf import PER_INSTANCE, VnfFlow
+    from workflows.vnf import PER_INSTANCE
 
 S = SessionState
 
@@ -96,14 +98,18 @@ class MaintenanceSessionWorkflow:
         # Every reply taken, by (project, state answered, instance or ""): the same reply sent again (a VNFM that
         # retries because its PUT was cut after the API forwarded it) is answered as before, not with a 409.
         self._taken: dict[tuple[str, str, str], ProjectReply] = {}
+        self._faithful = False  # set at the start of run (workflows/patches.py FAITHFUL_VNFM)
         self._outbox = Outbox(self._delivery_failed)
         # `"workflow": "vnf"`: the constraint-driven flow runs in this same workflow (one type for the API, the
         # host guard and the Web UI); it shares the project conversation, the cleanup and the host children.
-        self._vnf = VnfFlow(self) if inp.workflow == "vnf" else None
+        # It reads constraints only where the cloud agrees who owns the instance, and records what it ignored.
+        self._vnf = OwnedVnfFlow(self) if inp.workflow == "vnf" else None
 
     # --- main flow --------------------------------------------------------------------------------------
     @workflow.run
     async def run(self, inp: SessionInput) -> SessionDetail:
+        # Sessions started before FAITHFUL_VNFM keep the reply routing and pacing they started with.
+        self._faithful = workflow.patched(FAITHFUL_VNFM)
         try:
             await self._flow()
             self._set_state(S.MAINTENANCE_DONE, "all hosts maintained")
@@ -191,7 +197,7 @@ class MaintenanceSessionWorkflow:
         self._set_state(S.MAINTENANCE_COMPLETE, "maintenance complete: projects may scale back out")
         await self._ask(S.MAINTENANCE_COMPLETE, self._project_ids(), inp.windows.complete,
                         nack_fails=False)
-        await self._outbox.drain()
+        await self._outbox.drain(self._drain_limit)
 
     async def _evacuate_and_maintain(self, state: SessionState, host: str, snap: CloudSnapshot) -> None:
         """Disable the host, ask the owners of its instances, then hand the plan to a host workflow."""
@@ -312,10 +318,24 @@ class MaintenanceSessionWorkflow:
     async def _watch_delivery(self, pid: str, state: SessionState, task: asyncio.Task[Outcome],
                               window_s: float | None, ask: int) -> None:
         """Once the notice is delivered: the default at once if nobody got it, else (with `window_s`) at the end
-        of the window counted from the delivery. `ask`: which asking of the project this notice was."""
+        of the window counted from the delivery. `ask`: which asking of the project this notice was.
+
+        A notice that cannot be delivered within its window (plus `delivery_grace_s`, for a worker that died mid-POST)
+        is given up: the endpoint keeps failing, and the session must not wait out half an hour of retries."""
+        if window_s is not None and self._faithful:
+            try:
+                await workflow.wait_condition(task.done, timeout=window_s + self._inp.delivery_grace_s)
+            except TimeoutError:
+                task.cancel()
+                if self._open.get(pid) == (ask, state.value):
+                    self._default(pid, state, "notice not delivered within its reply window (the endpoint keeps "
+                                              "failing): default applied for {state}")
+                return
         outcome = await task
         p = self._d.project(pid)
         p.subscribed = outcome.subscribers > 0
+        if BodyFormat.AODH in outcome.formats and self._vnf is not None:
+            self._vnf.replies_name_no_instance(pid)
 
         def still_asked() -> bool:
             if window_s is None:
@@ -387,15 +407,23 @@ class MaintenanceSessionWorkflow:
                                 "InvalidReply")
         if self._taken_before(reply):
             return
-        if not p.awaiting or p.state != asked:
+        per_instance = self._vnf is not None and asked in {s.value for s in PER_INSTANCE}
+        if self._faithful:
+            # What is asked: the project's open question (MAINTENANCE, SCALE_IN, ...) and, in the vnf flow, each
+            # instance's own; neither may hide the other (a SCALE_IN asked while an instance waits for its ACK).
+            open_ask = self._open.get(reply.project_id)
+            if not per_instance and (open_ask is None or open_ask[1] != asked):
+                now = f"the session is waiting for your reply to {open_ask[1]}" if open_ask else \
+                    "the session is not waiting for a reply from you"
+                raise ReplyRejected(f"stale reply {reply.state}: {now}", "StaleReply")
+        elif not p.awaiting or p.state != asked:
             now = f"the session is waiting for your reply to {p.state}" if p.awaiting else \
                 "the session is not waiting for a reply from you"
             raise ReplyRejected(f"stale reply {reply.state}: {now}", "StaleReply")
-        if self._vnf is not None and asked in {s.value for s in PER_INSTANCE}:
-            why = self._vnf.check(reply, asked)
-            if why is not None:
-                kind = "StaleReply" if "not waiting" in why else "InvalidReply"
-                raise ReplyRejected(f"{reply.state}: {why}", kind)
+        if per_instance and self._vnf is not None:
+            problem = self._vnf.check(reply, asked)
+            if problem is not None:
+                raise ReplyRejected(f"{reply.state}: {problem[1]}", problem[0])
             return
         actions = dict(reply.instance_actions)
         unknown = sorted(set(actions) - set(p.asked_instances))
@@ -483,6 +511,9 @@ class MaintenanceSessionWorkflow:
             self._log("plugin", f"{r.plugin} ({r.type.value}) {r.state} in {r.duration_s:.1f}s", host=r.host)
         if progress.note:
             self._log("error", progress.note, host=progress.host)
+        if progress.notice is not None:
+            n = progress.notice
+            self._outbox.send(n.event_type, n.project_id, n.payload, informational=True)
 
     # --- queries ----------------------------------------------------------------------------------------
     @workflow.query
@@ -507,6 +538,11 @@ class MaintenanceSessionWorkflow:
                                               if i.project_id == q.project_id])
 
     # --- helpers ----------------------------------------------------------------------------------------
+    @property
+    def _drain_limit(self) -> timedelta | None:
+        """How long the end waits for notices still being retried (None, before FAITHFUL_VNFM: until they end)."""
+        return timedelta(seconds=self._inp.drain_limit_s) if self._faithful else None
+
     async def _snapshot(self, hosts: list[str]) -> CloudSnapshot:
         return await workflow.execute_activity_method(CloudActivities.snapshot, SnapshotRequest(hosts=hosts),
                                                       **CLOUD_CALL)
@@ -610,7 +646,7 @@ class MaintenanceSessionWorkflow:
                                  metadata={**self._inp.metadata, "session_result": S.MAINTENANCE_FAILED.value,
                                            "reason": reason})
             self._outbox.send(EVENT_PROJECT, pid, done.model_dump())
-        await self._outbox.drain()
+        await self._outbox.drain(self._drain_limit)
 
     def _set_state(self, state: SessionState, current: str) -> None:
         if state != self._d.state or not any(h.kind == "state" for h in self._d.history):

@@ -12,6 +12,7 @@ planner's next deadline.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         EVENT_PROJECT,
         INSTANCE_ACTION_DONE,
         INSTANCE_ACTION_FAILED,
+        BodyFormat,
         ProjectNotice,
         fenix_time,
         instance_notice,
@@ -40,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.options import CLOUD_CALL, MIGRATION_STEP, REGISTRY_QUERY
     from workflows.outbox import Outcome
     from workflows.pacing import Act, Decision, Notify, Pacer, Step, allowed_actions
-    from workflows.patches import DEADLINE_FROM_DELIVERY
+    from workflows.patches import CLOCK_IN_LOOP, DEADLINE_FROM_DELIVERY
 
 if TYPE_CHECKING:
     from workflows.session import MaintenanceSessionWorkflow
@@ -75,10 +77,16 @@ class VnfFlow:
         self._first_failure: dict[str, datetime] = {}
         self._last_refresh = datetime.min.replace(tzinfo=UTC)
         self._deliveries: set[asyncio.Task[None]] = set()  # per-instance notices on their way (lead from delivery)
+        # CLOCK_IN_LOOP: only the loop reads the recorded clock (local activities, one at a time); actions that end
+        # queue here and are dated by the loop's next reading. Before it, each action read the clock itself, and
+        # several local activities at once could be split over workflow tasks differently on replay.
+        self._loop_clock = False
+        self._ended: list[Callable[[datetime], None]] = []
 
     # --- the flow --------------------------------------------------------------------------------------
     async def run(self) -> None:
         s, inp = self.s, self.s._inp
+        self._loop_clock = workflow.patched(CLOCK_IN_LOOP)
         snap, targets = await s._start()
         est: MoveEstimates = await workflow.execute_activity_method(CloudActivities.estimates, EstimatesRequest(),
                                                                     **CLOUD_CALL)
@@ -86,7 +94,8 @@ class VnfFlow:
         self.pacer = Pacer(snap, targets, instances=view.instances, groups=view.groups,
                            default_action=inp.default_action, max_parallel_hosts=inp.max_parallel_hosts,
                            estimates=est, warn_ahead=inp.warn_ahead,
-                           lead_from_delivery=workflow.patched(DEADLINE_FROM_DELIVERY))
+                           lead_from_delivery=workflow.patched(DEADLINE_FROM_DELIVERY),
+                           warn_within_budget=s._faithful)
         self._last_refresh = await stable_now()
         missing = sorted({i.project_id for i in self.pacer.insts.values()
                           if i.origin in targets and i.step == Step.PENDING and not i.registered})
@@ -107,7 +116,7 @@ class VnfFlow:
         await s._run_global_plugins(ActionType.POST)
         s._set_state(S.MAINTENANCE_COMPLETE, "maintenance complete: projects may scale back out")
         await s._ask(S.MAINTENANCE_COMPLETE, s._project_ids(), inp.windows.complete, nack_fails=False)
-        await s._outbox.drain()
+        await s._outbox.drain(s._drain_limit)
 
     async def _loop(self) -> None:
         assert self.pacer is not None
@@ -121,6 +130,12 @@ class VnfFlow:
                     raise self._error
                 # Every comparison of times below decides which commands run: it reads the recorded clock.
                 at = await stable_now()
+                # Actions that ended since the last look are dated now, by this one reading (CLOCK_IN_LOOP).
+                ended, self._ended = self._ended, []
+                for outcome in ended:
+                    outcome(at)
+                if self._error is not None:
+                    raise self._error
                 if at - self._last_refresh >= REFRESH or idle:
                     at = await self._refresh()
                 now = _ts(at)
@@ -239,7 +254,23 @@ class VnfFlow:
 
     async def _watch_notice(self, iid: str, task: asyncio.Task[Outcome]) -> None:
         assert self.pacer is not None
+        if self.s._faithful:
+            inst = self.pacer.insts[iid]
+            grace = self.s._inp.delivery_grace_s
+            wait = (inst.actions_at or 0.0) - (inst.notified_at or 0.0) + grace
+            try:
+                await workflow.wait_condition(task.done, timeout=max(wait, grace, 0.001))
+            except TimeoutError:
+                # The endpoint keeps failing: the instance gets its default at its planned time, as if unsubscribed.
+                task.cancel()
+                self.s._log("default", f"notice for instance {iid} not delivered within its lead time: its "
+                                       "default applies", project_id=inst.project_id)
+                self.pacer.delivered(iid, None)
+                self._dirty = True
+                return
         outcome = await task
+        if BodyFormat.AODH in outcome.formats:
+            self.replies_name_no_instance(self.pacer.insts[iid].project_id)
         reached = outcome.delivered_at if outcome.delivered else None
         at = self.pacer.delivered(iid, _ts(reached) if reached is not None else None)
         record = self.s._d.instance(iid)
@@ -263,34 +294,59 @@ class VnfFlow:
             p.awaiting = False
 
     def reply_targets(self, reply: ProjectReply) -> list[str]:
-        """The instances a reply answers: named ones, the one echoed in `instance_ids`, else the oldest asked."""
+        """The instances a reply answers: named ones, the one echoed in `instance_ids`; a bare reply (Fenix-era
+        VNFMs send only `state` and `instance_action`) answers the one instance of the project waiting for that
+        state, and is ambiguous (no target) when several wait. Before FAITHFUL_VNFM: the oldest asked."""
         if reply.instance_actions:
             return sorted(reply.instance_actions)
         if isinstance(reply.instance_ids, list) and reply.instance_ids:
             return list(reply.instance_ids)
-        oldest = next((i for i, (pid, _) in self._awaiting.items() if pid == reply.project_id), None)
-        return [oldest] if oldest is not None else []
+        if not self.s._faithful:
+            oldest = next((i for i, (pid, _) in self._awaiting.items() if pid == reply.project_id), None)
+            return [oldest] if oldest is not None else []
+        waiting = self._waiting_for(reply.project_id, reply.replied_state)
+        return waiting if len(waiting) == 1 else []
 
-    def check(self, reply: ProjectReply, asked: str) -> str | None:
-        """Why the reply cannot be accepted (None: it can). Runs in the Update's validator."""
+    def _waiting_for(self, project_id: str, state: str) -> list[str]:
+        return [i for i, (pid, st) in self._awaiting.items() if pid == project_id and st.value == state]
+
+    def check(self, reply: ProjectReply, asked: str) -> tuple[str, str] | None:
+        """(error type, why) the reply cannot be accepted, None if it can. Runs in the Update's validator."""
         assert self.pacer is not None
         targets = self.reply_targets(reply)
         if not targets:
-            return "the session is not waiting for an instance reply from you"
+            waiting = self._waiting_for(reply.project_id, asked)
+            if len(waiting) > 1:
+                return "StaleReply", (f"the reply names no instance, and {len(waiting)} of yours wait for a {asked} "
+                                      f"reply: {', '.join(waiting)}; name the one you answer in instance_ids "
+                                      f"(or instance_actions)")
+            return "StaleReply", "the session is not waiting for an instance reply from you"
         for iid in targets:
-            waiting = self._awaiting.get(iid)
-            if waiting is None or waiting[0] != reply.project_id or waiting[1].value != asked:
+            asked_of = self._awaiting.get(iid)
+            if asked_of is None or asked_of[0] != reply.project_id or asked_of[1].value != asked:
                 mine = [i for i, (pid, _) in self._awaiting.items() if pid == reply.project_id]
-                return f"instance {iid} is not waiting for a {asked} reply (waiting: {', '.join(mine) or 'none'})"
+                return "StaleReply", (f"instance {iid} is not waiting for a {asked} reply "
+                                      f"(waiting: {', '.join(mine) or 'none'})")
             action = reply.instance_actions.get(iid) or reply.instance_action
             allowed = allowed_actions(self.pacer.insts[iid])
             if action is not None and action not in allowed:
-                return (f"action {action.value} not allowed for instance {iid} (allowed: "
-                        f"{', '.join(a.value for a in allowed)})")
+                return "InvalidReply", (f"action {action.value} not allowed for instance {iid} (allowed: "
+                                        f"{', '.join(a.value for a in allowed)})")
         return None
+
+    def replies_name_no_instance(self, project_id: str) -> None:
+        """The project's replies do not name instances (an AODH-format subscriber, or a bare reply seen): from
+        now on it is asked about one instance at a time."""
+        if self.s._faithful and self.pacer is not None and project_id not in self.pacer.serial_projects:
+            self.pacer.serial_projects.add(project_id)
+            self.s._log("info", f"project {project_id} replies without naming instances: it is asked about one "
+                                "instance at a time", project_id=project_id)
 
     def accept(self, reply: ProjectReply) -> None:
         assert self.pacer is not None
+        bare = not reply.instance_actions and not (isinstance(reply.instance_ids, list) and reply.instance_ids)
+        if bare:
+            self.replies_name_no_instance(reply.project_id)
         for iid in self.reply_targets(reply):
             action = reply.instance_actions.get(iid) or reply.instance_action
             self._awaiting.pop(iid, None)
@@ -331,15 +387,27 @@ class VnfFlow:
                 await workflow.execute_activity_method(CloudActivities.evict, EvictRequest(server_id=inst.id),
                                                        **MIGRATION_STEP)
                 host = None
-            done_at = await stable_now()
+            done_at = None if self._loop_clock else await stable_now()
         except (ActivityError, ApplicationError) as err:
             if workflow.cancellation_reason() is not None:
                 raise
-            self._failed(a, source, str(err.cause or err) if isinstance(err, ActivityError) else err.message,
-                         await stable_now())
+            error = str(err.cause or err) if isinstance(err, ActivityError) else err.message
+            if self._loop_clock:
+                self._ended.append(lambda now: self._failed(a, source, error, now))
+            else:
+                self._failed(a, source, error, await stable_now())
             return
         finally:
             self._dirty = True
+        if done_at is None:
+            self._ended.append(lambda now: self._done(a, source, host, now))
+        else:
+            self._done(a, source, host, done_at)
+
+    def _done(self, a: Act, source: str, host: str | None, done_at: datetime) -> None:
+        assert self.pacer is not None
+        s, inst = self.s, self.pacer.insts[a.instance_id]
+        record = s._d.instance(inst.id)
         self.pacer.action_done(inst.id, _ts(done_at), host)
         if record is not None:
             record.action_done, record.host, record.action_done_at, record.error = True, host, workflow.now(), None
@@ -370,7 +438,10 @@ class VnfFlow:
 
     async def _own_action(self, iid: str, source: str) -> str | None:
         """Give the owner until its own-action deadline to move or re-create the instance itself."""
-        deadline = await stable_now() + timedelta(seconds=self.s._inp.windows.own_action)
+        window = self.s._inp.windows.own_action
+        # With the loop's clock, the time spent is counted from the waits themselves (no clock reading here).
+        deadline = None if self._loop_clock else await stable_now() + timedelta(seconds=window)
+        waited = 0.0
         # Look soon (owners that act at once are seen at once), then less and less often (a slow owner does not
         # fill the history): from the move poll interval, doubling, up to OWN_ACTION_POLL.
         pause = self.s._inp.move_retry.poll_s
@@ -380,10 +451,11 @@ class VnfFlow:
                 **CLOUD_CALL)
             if not check.remaining:
                 return None
-            left = (deadline - await stable_now()).total_seconds()
+            left = window - waited if deadline is None else (deadline - await stable_now()).total_seconds()
             if left <= 0:
                 raise ApplicationError(f"OWN_ACTION of {iid} not done by its deadline", type="OwnActionTimeout")
             await workflow.sleep(min(pause, left))
+            waited += min(pause, left)
             pause = min(pause * 2, OWN_ACTION_POLL.total_seconds())
 
     async def _maintain(self, host: str) -> None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Path
 
 from api.deadline import BoundedRoute
 from api.deps import ClientDep, ServiceDep
@@ -16,7 +17,8 @@ HOST_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,255}$")
 
 
 @router.get("/{host}", response_model=HostMaintenanceStatus)
-async def host_status(host: str, _: ServiceDep, client: ClientDep) -> HostMaintenanceStatus:
+async def host_status(host: Annotated[str, Path(json_schema_extra={"pattern": HOST_NAME.pattern})], _: ServiceDep,
+                      client: ClientDep) -> HostMaintenanceStatus:
     """True while a running session has the host out of service (disabled by it, not yet re-enabled)."""
     if not HOST_NAME.match(host):
         raise HTTPException(422, "invalid host name")

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 from temporalio.client import WorkflowFailureError
 
 from api.deps import AdminDep, ClientDep, SettingsDep
+from api.schemas import HostName
+from fenix.models.limits import MAX_HOSTS
 from fenix.models.plan import PlanInput, PlanPreview
 from fenix.models.session import InstanceAction
 from workflows.plan import PlanPreviewWorkflow
@@ -25,13 +28,15 @@ class PlanRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    hosts: list[str] = Field(default_factory=list, description="hosts to maintain; empty: every compute host")
+    hosts: list[HostName] = Field(default_factory=list, max_length=MAX_HOSTS,
+                                  description="hosts to maintain; empty: every compute host")
     default_action: InstanceAction = Field(InstanceAction.LIVE_MIGRATE,
                                            description="for instances without registered constraints")
-    max_parallel_hosts: int = Field(4, ge=1, le=1000)
-    warn_ahead: bool = True
-    host_maintenance_s: float | None = Field(None, ge=0, le=86400,
-                                             description="how long the plug-ins take on one host (a guess)")
+    # Strict types: `false` is not 0 seconds, `true` not 1 host (a client bug must not become a plan).
+    max_parallel_hosts: Annotated[StrictInt, Field(ge=1, le=1000)] = 4
+    warn_ahead: StrictBool = True
+    host_maintenance_s: Annotated[StrictFloat, Field(ge=0, le=86400)] | None = Field(
+        None, description="how long the plug-ins take on one host (a guess)")
 
 
 @router.post("/plan", response_model=PlanPreview)

@@ -6,18 +6,19 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
+from temporalio.service import RPCError, RPCStatusCode
 
 from api import views
-from api.deadline import BoundedRoute
+from api.deadline import BoundedRoute, DeadlineDep
 from api.deps import AdminDep, ClientDep, SettingsDep
-from api.guards import MEMO_HOSTS, ensure_hosts_free
+from api.guards import MEMO_HOSTS, release_hosts, take_hosts
 from api.schemas import SessionCreate, SessionCreated, SessionList, SessionStatusOut
 from fenix.constants import (
     SA_SESSION_ID,
@@ -31,32 +32,48 @@ from fenix.models.session import MoveRetry, SessionDetail, SessionInput, Session
 from fenix.settings import Settings
 from workflows.abort import SessionAbortWorkflow, abort_workflow_id
 from workflows.catalog import SESSION_WORKFLOWS
+from workflows.session import MaintenanceSessionWorkflow
 
 router = APIRouter(prefix="/maintenance", tags=["maintenance"], route_class=BoundedRoute)
 
 
 @router.post("", response_model=SessionCreated)
 async def create_session(body: SessionCreate, admin: AdminDep, client: ClientDep,
-                         settings: SettingsDep) -> SessionCreated:
-    """Start a maintenance session (a durable workflow)."""
-    await ensure_hosts_free(client, body.hosts)
+                         settings: SettingsDep, deadline: DeadlineDep) -> SessionCreated:
+    """Start a maintenance session (a durable workflow), once its hosts are leased to it (409 if a running
+    session holds one of them)."""
     session_id = str(uuid.uuid4())
+    await take_hosts(client, settings, session_id, body.hosts, deadline)
     inp = SessionInput(session_id=session_id, workflow=body.workflow, hosts=body.hosts,
                        maintenance_at=body.maintenance_at, metadata=body.metadata, actions=body.actions,
                        windows=body.reply_windows, default_action=body.default_action,
                        max_scale_in_rounds=body.max_scale_in_rounds, move_retry=_move_retry(body.move_retry, settings),
                        max_parallel_hosts=body.max_parallel_hosts, warn_ahead=body.warn_ahead,
                        api_url=settings.api_url,
-                       admin_project_id=settings.admin_project_id, requested_by=admin.name)
+                       admin_project_id=settings.admin_project_id, requested_by=admin.name,
+                       delivery_grace_s=settings.delivery_grace_s, drain_limit_s=settings.notice_drain_limit_s)
     workflow_cls = SESSION_WORKFLOWS[body.workflow]
+    try:
+        await _start(client, settings, workflow_cls, inp, body.hosts, admin.name)
+    except RPCError as err:
+        # Refused: the session does not exist, so its lease goes. A start that timed out may still have been
+        # recorded: its lease stays, and lapses at a later grant if the session never appears.
+        if err.status not in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+            await release_hosts(client, settings, session_id)
+        raise
+    return SessionCreated(session_id=session_id)
+
+
+async def _start(client: Client, settings: Settings, workflow_cls: type[MaintenanceSessionWorkflow],
+                 inp: SessionInput, hosts: list[str], requested_by: str) -> None:
+    session_id = inp.session_id
     await client.start_workflow(
         workflow_cls.run, inp, id=session_workflow_id(session_id), task_queue=settings.task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         search_attributes=TypedSearchAttributes([SearchAttributePair(SA_SESSION_ID, session_id),
                                                  SearchAttributePair(SA_STATE, SessionState.MAINTENANCE.value)]),
-        static_summary=f"maintenance of {', '.join(body.hosts) if body.hosts else 'all compute hosts'}",
-        memo={"requested_by": admin.name, MEMO_HOSTS: body.hosts})
-    return SessionCreated(session_id=session_id)
+        static_summary=f"maintenance of {', '.join(hosts) if hosts else 'all compute hosts'}",
+        memo={"requested_by": requested_by, MEMO_HOSTS: hosts})
 
 
 @router.get("", response_model=SessionList)
@@ -101,6 +118,7 @@ async def delete_session(session_id: str, admin: AdminDep, client: ClientDep,
     from temporalio.api.common.v1 import WorkflowExecution
     from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 
+    await release_hosts(client, settings, session_id)  # ended: its lease (if still recorded) holds nothing
     await client.workflow_service.delete_workflow_execution(DeleteWorkflowExecutionRequest(
         namespace=settings.temporal_namespace, workflow_execution=WorkflowExecution(workflow_id=handle.id)))
     return {}

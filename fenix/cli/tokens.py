@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 from rich.table import Table
 
 from fenix import tokens
@@ -21,13 +20,8 @@ def _read_tokens(path: Path) -> tokens.TokenFile:
         return tokens.load(path)
     except OSError as exc:
         fail(f"cannot read the token file {path}: {exc.strerror or exc}")
-    except ValidationError:
-        fail(f"the token file {path} is not a valid Fenix token file")
-
-
-def _mask(secret: str) -> str:
-    # Enough to tell tokens apart, far too little to use one.
-    return f"{secret[:4]}…" if len(secret) > 12 else "…"
+    except tokens.TokenFileError as exc:
+        fail(str(exc))
 
 
 @token_app.command("create")
@@ -49,22 +43,22 @@ def token_create(
         fail("the project id and the name must not be empty")
     data = _read_tokens(path)
     if any(t.name == label and t.project_id == project for t in data.tokens):
-        # tokens.add would hand back the existing secret; a CLI that prints secrets on demand defeats "shown once".
+        # Only a hash is stored: the existing token's secret cannot be shown again, and must not be replaced silently.
         fail(f"project {project} already has a token named {label!r} in {path}; "
              "pass --name to create another one")
     roles = ([tokens.ADMIN_ROLE] if admin else []) + ([tokens.SERVICE_ROLE] if service else [])
     try:
-        entry = tokens.add(path, project_id=project, name=name, roles=roles)
+        issued = tokens.add(path, project_id=project, name=name, roles=roles)
     except OSError as exc:
         fail(f"cannot write the token file {path}: {exc.strerror or exc}")
-    typer.echo(entry.token)
+    typer.echo(issued.token)
     err.print(f"Token {label!r} for project {project} (roles: {', '.join(roles) or 'none'}) saved in {path}. "
               "This is the only time the secret is shown.", highlight=False, markup=False)
 
 
 @token_app.command("list")
 def token_list() -> None:
-    """List tokens: names, projects and roles, with secrets masked."""
+    """List tokens: names, projects and roles. The file keeps only salted hashes: no secret can be shown."""
     settings = load_settings()
     path = settings.tokens_path
     data = _read_tokens(path)
@@ -72,8 +66,24 @@ def token_list() -> None:
         err.print(f"No tokens in {path} (the API creates the admin token on its first start).", markup=False)
         return
     table = Table(title=str(path))
-    for col in ("name", "project", "roles", "token"):
+    for col in ("name", "project", "roles", "lookup"):
         table.add_column(col)
     for t in data.tokens:
-        table.add_row(t.name, t.project_id, ", ".join(t.roles) or "-", _mask(t.token))
+        table.add_row(t.name, t.project_id, ", ".join(t.roles) or "-", t.lookup[:8])
     out.print(table)
+    if data.migrated:
+        err.print(f"{path} still holds clear-text tokens: run `fenix token migrate`.", markup=False)
+
+
+@token_app.command("migrate")
+def token_migrate() -> None:
+    """Rewrite a tokens file of Fenix 0.1 (clear-text tokens) with salted hashes. The tokens keep working."""
+    settings = load_settings()
+    path = settings.tokens_path
+    _read_tokens(path)
+    try:
+        changed = tokens.migrate(path)
+    except OSError as exc:
+        fail(f"cannot write the token file {path}: {exc.strerror or exc}")
+    err.print(f"{path}: {'rewritten with salted hashes' if changed else 'already hashed, nothing to do'}.",
+              markup=False)

@@ -394,8 +394,8 @@ class SimulatedCloud:
     # === CloudDriver: tenant ===========================================================================
 
     def create_server(self, *, project_id: str, name: str, vcpus: int, memory_mb: int,
-                      server_group_id: str | None = None) -> Server:
-        """Schedule and boot a server; it is ACTIVE at once.
+                      server_group_id: str | None = None, server_id: str | None = None) -> Server:
+        """Schedule and boot a server; it is ACTIVE at once. `server_id` (tests): the id it gets, else a UUID.
 
         Raises:
             NotFound: No such server group.
@@ -403,7 +403,8 @@ class SimulatedCloud:
         """
         with self._tx() as tx:
             return self._create_server(tx, project_id=project_id, name=name, vcpus=vcpus,
-                                       memory_mb=memory_mb, server_group_id=server_group_id, host=None)
+                                       memory_mb=memory_mb, server_group_id=server_group_id, host=None,
+                                       server_id=server_id)
 
     def delete_server(self, server_id: str) -> None:
         """Delete a server. Idempotent: deleting a missing server is fine.
@@ -834,12 +835,12 @@ class SimulatedCloud:
         return gid
 
     def _create_server(self, tx: _Tx, *, project_id: str, name: str, vcpus: int, memory_mb: int,
-                       server_group_id: str | None, host: str | None) -> Server:
+                       server_group_id: str | None, host: str | None, server_id: str | None = None) -> Server:
         if vcpus <= 0 or memory_mb <= 0:
             raise Rejected("a server needs at least 1 vCPU and 1 MB of RAM")
         if server_group_id is not None:
             self._group_policy(tx.db, server_group_id)  # NotFound
-        sid = str(uuid.uuid4())
+        sid = server_id or str(uuid.uuid4())
         if host is None:
             host = self._schedule(tx.db, vcpus=vcpus, memory_mb=memory_mb, group_id=server_group_id,
                                   server_id=sid, exclude=None)

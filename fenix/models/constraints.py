@@ -96,8 +96,32 @@ class GroupConstraintsList(BaseModel):
     groups: list[GroupConstraints] = Field(default_factory=list)
 
 
+class ProjectConstraintsState(BaseModel):
+    """One project's constraints registry (workflows/project_constraints.py): its input, carried over
+    continue-as-new. Bounded by the per-project limits and the field bounds (docs/security.md#limits)."""
+
+    project_id: str
+    instances: list[InstanceConstraints] = Field(default_factory=list)
+    groups: list[GroupConstraints] = Field(default_factory=list)
+    revision: int = 0  # bumped by every write; sessions re-read only when it changed
+    # Continue as new after this many writes in one run (None: only when Temporal suggests it). Tests force it low.
+    continue_as_new_after: int | None = Field(None, ge=1)
+
+
+class InstanceOwnerQuery(BaseModel):
+    instance_id: str
+
+
+class InstanceOwner(BaseModel):
+    """The project that owns the instance in the cloud; None when the cloud has no such instance."""
+
+    project_id: str | None = None
+
+
 class ConstraintsState(BaseModel):
-    """The registry's input, carried over continue-as-new."""
+    """The single registry of Fenix 0.1 (`ConstraintsRegistry`): its input, carried over continue-as-new. Kept so
+    its histories replay and sessions still read what it holds (owner-checked); new writes go to the per-project
+    registries."""
 
     instances: list[InstanceConstraints] = Field(default_factory=list)
     groups: list[GroupConstraints] = Field(default_factory=list)

@@ -38,6 +38,15 @@ class InstanceOutcome(BaseModel):
     seconds: float = 0.0
 
 
+class ForwardedNotice(BaseModel):
+    """An informational notice a host workflow asks its session to send (the session's outbox keeps each
+    project's notices in one order, and its deliveries do not hold back the host)."""
+
+    event_type: str
+    project_id: str | None
+    payload: dict[str, Any]
+
+
 class HostProgress(BaseModel):
     """Signal from a host workflow to its session, so the session's detail shows live progress."""
 
@@ -46,6 +55,7 @@ class HostProgress(BaseModel):
     instance: InstanceOutcome | None = None
     plugin_run: PluginRunRecord | None = None
     note: str = ""
+    notice: ForwardedNotice | None = None
 
 
 class HostMaintenanceResult(BaseModel):

@@ -18,6 +18,11 @@ INSTANCE_ACTION_FAILED = "INSTANCE_ACTION_FAILED"
 
 FENIX_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
+# The project notice states Fenix sent in its time (and so Fenix-era AODH-format clients, Doctor's VNFM above all,
+# parse); host events carry no `state` of this kind and pass. Newer states go to native subscribers only.
+AODH_STATES = frozenset({"MAINTENANCE", "SCALE_IN", "PREPARE_MAINTENANCE", "PLANNED_MAINTENANCE",
+                         "INSTANCE_ACTION_DONE", "MAINTENANCE_COMPLETE", "IN_MAINTENANCE", None})
+
 
 def fenix_time(at: datetime | None) -> str | None:
     """Fenix's wire format for `actions_at` / `reply_at`: UTC 'YYYY-MM-DD HH:MM:SS'."""

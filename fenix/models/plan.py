@@ -49,6 +49,9 @@ class ConstraintsView(BaseModel):
     changed: bool = True
     instances: list[InstanceConstraints] = Field(default_factory=list)
     groups: list[GroupConstraints] = Field(default_factory=list)
+    # Constraints left out because their project does not own the instance in the cloud (or the cloud has no such
+    # instance): why, one line each. The session records them; the instances get their own project's defaults.
+    ignored: list[str] = Field(default_factory=list)
 
 
 class PlanInput(BaseModel):

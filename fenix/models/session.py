@@ -115,6 +115,11 @@ class SessionInput(BaseModel):
     api_url: str = "http://127.0.0.1:12347/v1"  # public base for reply_url and instance_ids links
     admin_project_id: str = "admin"
     requested_by: str = ""
+    # From the operator's settings (FENIX_DELIVERY_GRACE_S, FENIX_NOTICE_DRAIN_LIMIT_S): how much longer than its
+    # window a notice that needs an answer may take to reach its project before the default applies, and how long
+    # the end of a session waits for notices still being retried (docs/notifications.md#delivery).
+    delivery_grace_s: float = 15.0
+    drain_limit_s: float = 60.0
 
 
 class HostPhase(StrEnum):

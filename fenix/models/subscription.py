@@ -36,6 +36,9 @@ class SubscriptionList(BaseModel):
 
 
 class RegistryState(BaseModel):
-    """Carried over continue-as-new."""
+    """Carried over continue-as-new. Bounded: at most MAX_SUBSCRIPTIONS_TOTAL subscriptions (workflows/registry.py)
+    of bounded fields, so carrying it over always fits one payload (docs/security.md#limits)."""
 
     subscriptions: list[Subscription] = Field(default_factory=list)
+    # Continue as new after this many writes in one run (None: only when Temporal suggests it). Tests force it low.
+    continue_as_new_after: int | None = Field(None, ge=1)

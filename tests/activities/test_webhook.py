@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +23,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.notify import WebhookActivities
 from activities.webhook_body import aodh_body, native_body, parse_aodh_body
+from fenix.egress import EgressPolicy
 from fenix.models.notification import (
     EVENT_PROJECT,
     BodyFormat,
@@ -28,6 +32,12 @@ from fenix.models.notification import (
     NoticeEnvelope,
     Subscription,
 )
+from fenix.signing import WebhookSecrets
+
+# The test endpoints listen on loopback: allowed as an operator would (FENIX_WEBHOOK_ALLOW).
+LOOPBACK_ALLOWED = EgressPolicy(allowed_networks=(ipaddress.ip_network("127.0.0.0/8"),))
+SECRETS = WebhookSecrets(b"test signing key of the webhook tests", Path(tempfile.mkdtemp()) / "rotations.sqlite",
+                         grace_s=3600)
 
 # --- a real HTTP endpoint -------------------------------------------------------------------------
 
@@ -48,6 +58,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: Any
+    raw: bytes = b""
 
 
 @dataclass
@@ -65,7 +76,7 @@ def _handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length", "0"))
             raw = self.rfile.read(length)
             path = self.path.split("?")[0]
-            endpoint.requests.append(Received(path, dict(self.headers.items()), json.loads(raw)))
+            endpoint.requests.append(Received(path, dict(self.headers.items()), json.loads(raw), raw))
             status, delay, headers = ROUTES.get(path, (404, 0, {}))
             time.sleep(delay)
             self.send_response(status)
@@ -97,7 +108,7 @@ def endpoint() -> Iterator[Endpoint]:
 
 @pytest_asyncio.fixture
 async def webhooks() -> AsyncIterator[WebhookActivities]:
-    acts = WebhookActivities(timeout_s=10, heartbeat_s=0.2)
+    acts = WebhookActivities(timeout_s=10, heartbeat_s=0.2, egress=LOOPBACK_ALLOWED, secrets=SECRETS)
     yield acts
     await acts.aclose()
 
@@ -287,7 +298,7 @@ async def test_deliver_bad_scheme_is_rejected(webhooks: WebhookActivities) -> No
 
 
 async def test_deliver_timeout_is_retryable(endpoint: Endpoint) -> None:
-    acts = WebhookActivities(timeout_s=0.3)
+    acts = WebhookActivities(timeout_s=0.3, egress=LOOPBACK_ALLOWED, secrets=SECRETS)
     try:
         err = await deliver_failing(acts, subscription(endpoint.url("/slow")))
     finally:

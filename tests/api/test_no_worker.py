@@ -74,6 +74,8 @@ async def no_worker_then_one(st: Stack, sid: str, first: subprocess.Popen[bytes]
         return not (await handle.describe()).raw_description.pending_activities
 
     await poll(notice_delivered, "the MAINTENANCE notice to be delivered", timeout=30)
+    async with st.as_project("alpha") as alpha:  # alpha's constraints registry exists: reading it needs a worker
+        assert (await alpha.put("/instance_group/g-before", json={})).status_code == 200
     first.kill()  # no graceful shutdown: the worker is simply gone
     first.wait()
 
@@ -118,12 +120,13 @@ async def no_worker_then_one(st: Stack, sid: str, first: subprocess.Popen[bytes]
             assert r.status_code == 200, r.text
             r = await beta.post("/subscriptions", json=sub_body(st.vnfm_url, "beta"))
             assert r.status_code == 201, r.text
+            st.vnfm.trust("beta", r.json()["secret"])
             r = await alpha.put("/instance_group/g-now", json={"max_impacted_members": 1})
             assert r.status_code == 200, r.text
 
             assert_error(await alpha.get("/instance_group/g-late"), 404, "g-late")
             groups = (await alpha.get("/instance_group")).json()["groups"]
-            assert [g["group_id"] for g in groups] == ["g-now"]
+            assert [g["group_id"] for g in groups] == ["g-before", "g-now"]
             subs = (await beta.get("/subscriptions")).json()["subscriptions"]
             assert len(subs) == 1, subs
             d = await detail(st, sid)

@@ -21,7 +21,8 @@ async def test_the_same_subscription_twice_is_one(ts_env: WorkflowEnvironment, t
             again = await alpha.post("/subscriptions", json={"url": f"{url}/", "format": "aodh",
                                                              "event_types": ["maintenance.scheduled"] * 2})
             assert again.status_code == 200, again.text
-            assert again.json() == first.json()
+            # The same subscription, without its secret: that is shown only when it is created.
+            assert again.json() == {k: v for k, v in first.json().items() if k != "secret"}
             # Another format is another subscription.
             native = await alpha.post("/subscriptions", json={"url": url})
             assert native.status_code == 201 and native.json()["id"] != first.json()["id"], native.text

@@ -13,16 +13,13 @@ from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 
 from demo.stack import Stack, free_port, stack
-from fenix import tokens
 from fenix.cloud.simulated import SimHostSpec, SimSeed
 from tests.cli.helpers import fenix, poll_cli
 from tests.workflows.test_session_flow import roomy_seed, vnfms
 
 
 def admin_token(st: Stack) -> str:
-    admin = tokens.load(st.settings.tokens_path).admin()
-    assert admin is not None
-    return admin.token
+    return st.admin_token
 
 
 async def test_start_then_watch_reaches_done(ts_env: WorkflowEnvironment, tmp_path: Path) -> None:

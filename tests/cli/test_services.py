@@ -48,6 +48,8 @@ async def test_api_worker_and_a_session_from_the_command_line(dev_env: WorkflowE
                   sim_time_scale="0.01")
     SimulatedCloud(tmp_path / "simcloud.sqlite").seed(SimSeed(hosts=[SimHostSpec(name=host, vcpus=4,
                                                                                  memory_mb=8192)]))
+    admin = tokens.ensure_admin(tmp_path / "tokens.json", "admin")  # the file keeps only its hash
+    assert admin is not None
     async with service("worker", env), service("api", env) as api:
         url = f"http://127.0.0.1:{env['FENIX_API_PORT']}"
         async with httpx.AsyncClient() as http:
@@ -59,9 +61,7 @@ async def test_api_worker_and_a_session_from_the_command_line(dev_env: WorkflowE
                 except httpx.TransportError:
                     pass
                 await asyncio.sleep(0.05)
-        # The API made the admin token at start-up; no --url: the CLI derives it from FENIX_API_PORT.
-        admin = tokens.load(tmp_path / "tokens.json").admin()
-        assert admin is not None
+        # No --url: the CLI derives it from FENIX_API_PORT.
         run = await fenix("session", "start", "--host", host, "--watch", "--interval", "0.2",
                           env={**env, "FENIX_TOKEN": admin.token})
         assert run.code == 0, run

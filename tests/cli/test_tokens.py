@@ -52,20 +52,35 @@ def test_list_masks_secrets(runner: CliRunner, tmp_path: Path) -> None:
     empty = runner.invoke(app, ["token", "list"])
     assert empty.exit_code == 0 and "No tokens" in empty.stderr
 
-    admin = tokens.ensure_admin(tmp_path / "tokens.json", "admin").admin()
+    admin = tokens.ensure_admin(tmp_path / "tokens.json", "admin")
     assert admin is not None
     created = runner.invoke(app, ["token", "create", "--project", "vnf-ha"])
     listed = runner.invoke(app, ["token", "list"], env={"COLUMNS": "200"})
     assert listed.exit_code == 0, listed.output
     assert "vnf-ha" in listed.stdout and "admin" in listed.stdout
     for secret in (admin.token, created.stdout.strip()):
-        assert secret not in listed.output
-        assert f"{secret[:4]}…" in listed.stdout
+        assert secret not in listed.output and secret[:8] not in listed.output
+    assert secret not in (tmp_path / "tokens.json").read_text()
 
 
 def test_unreadable_token_file_is_an_error_not_a_traceback(runner: CliRunner, tmp_path: Path) -> None:
     (tmp_path / "tokens.json").write_text("{not json")
     result = runner.invoke(app, ["token", "list"])
     assert result.exit_code == 1
-    assert "not a valid Fenix token file" in result.stderr
+    assert "tokens file" in result.stderr and "not valid JSON" in result.stderr
     assert isinstance(result.exception, SystemExit)  # typer.Exit(1), not an exception escaping the command
+
+
+def test_migrate_rewrites_a_clear_text_file(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "tokens.json"
+    path.write_text('{"tokens": [{"token": "clear-secret-of-0.1-xxxxxxxxxxxxxxxx", "name": "web", '
+                    '"project_id": "vnf-web", "roles": []}]}')
+    listed = runner.invoke(app, ["token", "list"], env={"COLUMNS": "200"})
+    assert listed.exit_code == 0 and "fenix token migrate" in listed.stderr, listed.output
+    assert "clear-secret" not in listed.output
+    migrated = runner.invoke(app, ["token", "migrate"])
+    assert migrated.exit_code == 0 and "rewritten" in migrated.stderr, migrated.output
+    assert "clear-secret" not in path.read_text() and "scrypt$" in path.read_text()
+    assert tokens.load(path).find("clear-secret-of-0.1-xxxxxxxxxxxxxxxx") is not None
+    again = runner.invoke(app, ["token", "migrate"])
+    assert again.exit_code == 0 and "nothing to do" in again.stderr

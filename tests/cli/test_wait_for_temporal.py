@@ -61,9 +61,12 @@ async def test_api_and_worker_started_before_temporal_come_up(tmp_path: Path) ->
     port, api_port, queue = free_port(), free_port(), f"wait-{uuid.uuid4().hex[:8]}"
     env = cli_env(data_dir=str(tmp_path), temporal_address=f"127.0.0.1:{port}", task_queue=queue,
                   registry_workflow_id=f"subscriptions-{queue}", api_port=str(api_port),
-                  temporal_connect_timeout_s="120", api_read_timeout_s=str(READ_S))
+                  temporal_connect_timeout_s="120", api_read_timeout_s=str(READ_S), webhook_allow="127.0.0.1")
     url = f"http://127.0.0.1:{api_port}"
     api_log, worker_log = tmp_path / "api.log", tmp_path / "worker.log"
+    # Made before the API starts: the file keeps only a hash, so the secret cannot be read from it afterwards.
+    admin = tokens.ensure_admin(tmp_path / "tokens.json", "admin")
+    assert admin is not None
     async with fenix_service("worker", env, worker_log) as worker, fenix_service("api", env, api_log) as api, \
             httpx.AsyncClient(base_url=url, timeout=30) as http:
 
@@ -74,8 +77,6 @@ async def test_api_and_worker_started_before_temporal_come_up(tmp_path: Path) ->
                 return False
 
         await poll(serving, "the API to serve /healthz", timeout=30, every=0.1)
-        admin = tokens.load(tmp_path / "tokens.json").admin()
-        assert admin is not None
         http.headers["X-Auth-Token"] = admin.token
         # Alive, not ready; every call says why.
         r = await http.get("/readyz")

@@ -1,9 +1,10 @@
 """A notice's lead time runs from its delivery: a worker killed in the middle of the POST must not eat it.
 
-Real processes on the dev server. The project's webhook holds the first PREPARE_MAINTENANCE request open; the worker
-delivering it is killed (SIGKILL) meanwhile, and a new worker delivers it again ~10 s later (the delivery's heartbeat
-timeout). The project never answers: the engine must act on its default only once the full lead time has passed
-since the notice that reached it, and that notice must say so in its `actions_at`.
+Real processes on the dev server. The project's webhook holds the first per-instance notice (PREPARE or
+PLANNED_MAINTENANCE) open; the worker delivering it is killed (SIGKILL) meanwhile, and a new worker delivers it again
+~10 s later (the delivery's heartbeat timeout). The project never answers: the engine must act on its default only
+once the full lead time has passed since the notice that reached it, and that notice must say so in its
+`actions_at`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from tests.drill import Workers, fetch_histories, not_replaying
 from tests.waiting import poll
 
 LEAD_S = 5
+PER_INSTANCE = ("PREPARE_MAINTENANCE", "PLANNED_MAINTENANCE")  # the per-instance notice (which one: host order)
 
 
 @dataclass
@@ -38,7 +40,7 @@ class Received:
 
 @dataclass
 class SlowWebhook:
-    """Takes notices; holds the first PREPARE_MAINTENANCE open for a long time (the worker is killed meanwhile)."""
+    """Takes notices; holds the first per-instance notice open for a long time (the worker is killed meanwhile)."""
 
     got: list[Received] = field(default_factory=list)
 
@@ -49,14 +51,14 @@ class SlowWebhook:
         async def hook(request: Request) -> dict[str, str]:
             payload = (await request.json())["payload"]
             self.got.append(Received(at=time.time(), payload=payload))
-            if payload["state"] == "PREPARE_MAINTENANCE" and len(self.prepares()) == 1:
+            if payload["state"] in PER_INSTANCE and len(self.prepares()) == 1:
                 await asyncio.sleep(60)
             return {}
 
         return app
 
     def prepares(self) -> list[Received]:
-        return [r for r in self.got if r.payload["state"] == "PREPARE_MAINTENANCE"]
+        return [r for r in self.got if r.payload["state"] in PER_INSTANCE]
 
 
 @asynccontextmanager
@@ -87,7 +89,7 @@ async def test_lead_time_runs_from_the_delivery_after_a_worker_dies_mid_post(dev
                 assert r.status_code == 200, r.text
             sid = await st.start(hosts=["c0", "c1"], workflow="vnf",
                                  reply_windows={"maintenance": 1, "complete": 1})
-            await poll(lambda: hook.prepares(), "the first PREPARE_MAINTENANCE POST", timeout=60)
+            await poll(lambda: hook.prepares(), "the first per-instance notice's POST", timeout=60)
             workers.kill()  # while that POST is still open
             workers.start()
             detail = await st.result(sid, timeout=120)

@@ -15,6 +15,7 @@ from fenix.constants import host_workflow_id, session_workflow_id
 from fenix.models.session import SessionState
 from tests.workflows.test_session_flow import vnfms
 from worker import WORKFLOWS
+from workflows.project_constraints import project_constraints_id
 
 
 async def test_session_and_host_histories_replay(ts_env: WorkflowEnvironment, tmp_path: Path) -> None:
@@ -43,8 +44,10 @@ async def test_vnf_session_and_plan_preview_histories_replay(ts_env: WorkflowEnv
         sid = await st.start(workflow="vnf", max_parallel_hosts=2)
         detail = await st.result(sid)
         assert detail.state == SessionState.MAINTENANCE_DONE, detail.reason
-        ids = [session_workflow_id(sid), st.settings.constraints_workflow_id,
-               *(host_workflow_id(sid, h.name) for h in detail.hosts)]
+        # Each project's constraints registry too (its Updates run an ownership check: an activity).
+        base = st.settings.constraints_workflow_id
+        registries = [project_constraints_id(base, p.project_id) for p in detail.projects]
+        ids = [session_workflow_id(sid), *registries, *(host_workflow_id(sid, h.name) for h in detail.hosts)]
         histories: list[WorkflowHistory] = [await st.client.get_workflow_handle(i).fetch_history() for i in ids]
         plan_ids = []
         from temporalio.api.workflowservice.v1 import ListClosedWorkflowExecutionsRequest

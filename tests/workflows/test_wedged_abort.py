@@ -32,6 +32,7 @@ from tests.api.helpers import LONG_WINDOWS, silent, two_host_seed
 from tests.waiting import poll
 from worker import running_worker
 from workflows.abort import SessionAbortWorkflow, abort_workflow_id
+from workflows.leases import HostLeasesWorkflow
 
 
 @workflow.defn(name=SESSION_WORKFLOW_TYPE)
@@ -47,9 +48,11 @@ class UnrunnableSession:
 async def broken_worker(client: Client, settings: Settings, cloud: SimulatedCloud) -> AsyncIterator[None]:
     control, hosts = SessionControl(client, cloud), CloudActivities(cloud, poll_s=0.05)
     with ThreadPoolExecutor(max_workers=4) as pool:
-        async with Worker(client, task_queue=settings.task_queue, workflows=[UnrunnableSession, SessionAbortWorkflow],
+        # Broken in its session workflow only: the abort and the host leases work as in every release.
+        async with Worker(client, task_queue=settings.task_queue,
+                          workflows=[UnrunnableSession, SessionAbortWorkflow, HostLeasesWorkflow],
                           activities=[control.cancel, control.probe, control.terminate, control.hosts_disabled_by,
-                                      hosts.enable_host],
+                                      control.release_lease, control.liveness, hosts.enable_host],
                           activity_executor=pool, max_cached_workflows=0,
                           # The stand-in release is defined in this test module, which the sandbox cannot re-import.
                           workflow_runner=UnsandboxedWorkflowRunner()):
