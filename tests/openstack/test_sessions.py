@@ -25,7 +25,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from demo.stack import free_port, serve
+from demo.stack import LOOPBACK, free_port, serve
 from demo.vnfm import SampleVnfm, VnfmConfig, VnfmProject
 from fenix.cloud.driver import Unavailable
 from fenix.cloud.openstack import OpenStackCloud
@@ -109,7 +109,7 @@ async def fenix(env: WorkflowEnvironment, cloud: OpenStackCloud, tmp: Path, admi
         data_dir=tmp, task_queue=queue, registry_workflow_id=f"subscriptions-{queue}", api_port=api_port,
         auth_mode="keystone", keystone_auth_url=auth["auth_url"], keystone_username=auth["username"],
         keystone_password=auth["password"], keystone_project_name=auth["project_name"],
-        keystone_interface="public", cloud_driver="openstack")
+        keystone_interface="public", cloud_driver="openstack", webhook_allow=LOOPBACK)
     projects = [VnfmProject(project_id=t.project_id, token=t.token, action=ACTIONS[k], scale_in_step=1,
                             server_prefix=f"{group}-{k}", ha_group=group if k == "ha" else None)
                 for k, t in tenants.items()]
@@ -121,6 +121,7 @@ async def fenix(env: WorkflowEnvironment, cloud: OpenStackCloud, tmp: Path, admi
             r = await admin.post("/subscriptions", headers={"X-Auth-Token": t.token},
                                  json={"url": f"http://127.0.0.1:{vnfm_port}/webhook/{t.project_id}"})
             assert r.status_code == 201, r.text
+            vnfm.trust(t.project_id, r.json()["secret"])  # it verifies every notice's signature
         try:
             yield admin, vnfm, queue
         finally:
