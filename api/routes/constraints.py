@@ -5,7 +5,8 @@ owns the instance in the cloud. See docs/constraints.md and docs/security.md#ten
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 from pydantic import BaseModel, ConfigDict
@@ -20,11 +21,9 @@ from fenix.models.constraints import (
     ConstraintDelete,
     ConstraintFilter,
     GroupConstraints,
-    GroupConstraintsList,
     GroupFields,
     GroupPut,
     InstanceConstraints,
-    InstanceConstraintsList,
     InstanceFields,
     InstancePut,
     ProjectConstraintsState,
@@ -32,6 +31,8 @@ from fenix.models.constraints import (
 from fenix.models.limits import ID_PATTERN, ID_RULE, ApiId
 from fenix.settings import Settings
 from workflows.project_constraints import PROJECT_CONSTRAINTS_TYPE, ProjectConstraintsWorkflow, project_constraints_id
+
+T = TypeVar("T")
 
 router = APIRouter(tags=["constraints"], route_class=BoundedRoute)
 
@@ -97,36 +98,32 @@ async def _projects(client: Client, settings: Settings, who: Principal, project_
     return sorted(found)
 
 
-async def _instances(client: Client, settings: Settings, projects: list[str],
-                     f: ConstraintFilter) -> list[InstanceConstraints]:
-    found: list[InstanceConstraints] = []
+async def _ask_registries(client: Client, settings: Settings, projects: list[str],
+                          query: Callable[[ProjectConstraintsWorkflow, ConstraintFilter], T],
+                          f: ConstraintFilter) -> list[T]:
+    """The answer of each project's registry to `query` (a project that never wrote any has none)."""
+    answers: list[T] = []
     for project in projects:
         handle = client.get_workflow_handle_for(
             ProjectConstraintsWorkflow.run, project_constraints_id(settings.constraints_workflow_id, project))
         try:
-            part: InstanceConstraintsList = await handle.query(ProjectConstraintsWorkflow.list_instances, f)
+            answers.append(await handle.query(query, f))
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise
-            continue  # the project never wrote any: nothing
-        found += part.instances
-    return sorted(found, key=lambda i: (i.project_id, i.instance_id))
+    return answers
+
+
+async def _instances(client: Client, settings: Settings, projects: list[str],
+                     f: ConstraintFilter) -> list[InstanceConstraints]:
+    parts = await _ask_registries(client, settings, projects, ProjectConstraintsWorkflow.list_instances, f)
+    return sorted((i for part in parts for i in part.instances), key=lambda i: (i.project_id, i.instance_id))
 
 
 async def _groups(client: Client, settings: Settings, projects: list[str],
                   f: ConstraintFilter) -> list[GroupConstraints]:
-    found: list[GroupConstraints] = []
-    for project in projects:
-        handle = client.get_workflow_handle_for(
-            ProjectConstraintsWorkflow.run, project_constraints_id(settings.constraints_workflow_id, project))
-        try:
-            part: GroupConstraintsList = await handle.query(ProjectConstraintsWorkflow.list_groups, f)
-        except RPCError as err:
-            if err.status != RPCStatusCode.NOT_FOUND:
-                raise
-            continue
-        found += part.groups
-    return sorted(found, key=lambda g: (g.project_id, g.group_id))
+    parts = await _ask_registries(client, settings, projects, ProjectConstraintsWorkflow.list_groups, f)
+    return sorted((g for part in parts for g in part.groups), key=lambda g: (g.project_id, g.group_id))
 
 
 async def _delete(client: Client, settings: Settings, projects: list[str], req: ConstraintDelete,
