@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from temporalio import activity
 from temporalio.client import Client
 
@@ -16,4 +18,8 @@ class SubscriberActivities:
 
     @activity.defn(name="find_subscribers")
     async def find(self, f: SubscriptionFilter) -> SubscriptionList:
+        # Dated here, not in workflow code: the time a notice goes out decides whether an expiring subscription
+        # still gets it, and the activity's result (recorded) carries that decision into the history.
+        if f.live_at is None:
+            f = f.model_copy(update={"live_at": datetime.now(UTC)})
         return await query_registry(self._client, self._registry_id, "list", f, SubscriptionList, SubscriptionList())

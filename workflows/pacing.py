@@ -22,6 +22,7 @@ How it decides (docs/constraints.md, "How the vnf workflow paces"):
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -141,7 +142,7 @@ class Pacer:
                  groups: Iterable[GroupConstraints], default_action: InstanceAction, max_parallel_hosts: int,
                  estimates: MoveEstimates | None = None, default_fields: InstanceFields | None = None,
                  warn_ahead: bool = True, lead_from_delivery: bool = False,
-                 warn_within_budget: bool = False) -> None:
+                 warn_within_budget: bool = False, lookahead: bool = False) -> None:
         self.est = estimates or MoveEstimates()
         self.max_parallel = max(1, max_parallel_hosts)
         self.warn_ahead = warn_ahead  # False: warn only when a host starts (Fenix's way; the benchmark's baseline)
@@ -152,6 +153,11 @@ class Pacer:
         # exceed max_impacted_members, so the next member is warned only once the previous one has recovered.
         # False: the budget counts from the action (histories of sessions started before this rule).
         self.warn_within_budget = warn_within_budget
+        # True (with warn_within_budget): also warn ahead on hosts that cannot be emptied yet, when the forecast
+        # (`_admission_etas`) says they start before the warned member's lead time runs out. Otherwise a group
+        # with long lead times starts with only the members on the first hosts the spare room allows, and each
+        # round of it waits out its lead time again: the makespan grows by a lead time per under-filled round.
+        self.lookahead = lookahead
         # Projects whose replies do not name the instance (Fenix-era VNFMs): at most one of their instances waits
         # for a reply at a time, so a bare reply can only mean that one.
         self.serial_projects: set[str] = set()
@@ -175,6 +181,8 @@ class Pacer:
         self._by_host: dict[str, list[Inst]] | None = None  # on_host() index; None after any move of an instance
         self._epoch = 0  # bumped whenever capacity may have changed
         self._no_room_epoch = -1  # the epoch at which no pending host could be admitted
+        self._version = 0  # bumped at any change of hosts, instances or capacity (keys _fit_cache)
+        self._fit_cache: dict[tuple[int, str, tuple[str, ...], tuple[str, ...]], bool] = {}
         self.refresh(snapshot)
 
     # --- cloud view ------------------------------------------------------------------------------------
@@ -315,6 +323,7 @@ class Pacer:
     def _moved(self) -> None:
         self._by_host = None
         self._epoch += 1
+        self._version += 1
 
     def done(self) -> bool:
         return all(s == HostStep.DONE for s in self.hosts.values())
@@ -364,6 +373,7 @@ class Pacer:
         for host in list(self.hosts):
             if self.hosts[host] == HostStep.DRAINING and not self.on_host(host):
                 self.hosts[host] = HostStep.MAINTAINING
+                self._version += 1
                 d.maintain.append(host)
 
     def _admit(self, d: Decision, now: float) -> None:
@@ -385,6 +395,7 @@ class Pacer:
                     self._no_room_epoch = self._epoch
                     return
             self.hosts[choice] = HostStep.DRAINING
+            self._version += 1
             self.order.append(choice)
             d.start.append(choice)
             pending.remove(choice)
@@ -454,11 +465,16 @@ class Pacer:
         candidates.sort(key=lambda i: (-(self._chain(i.group) if i.group else 0.0), draining.index(i.host), i.id))
         pending = [h for h, s in self.hosts.items() if s == HostStep.PENDING]
         ahead = self._rank(pending, now)[: self.max_parallel] if self.warn_ahead else []
+        eta: dict[str, float] = {}
         if self.warn_within_budget and self.warn_ahead:
             # Warn ahead only on hosts that can be emptied now, onto maintained hosts: they are the ones admitted
             # next (a warned member holds its group's slot until it moves), and a host that cannot be emptied may
             # first need a SCALE_IN, whose projects must not be told to prepare instances they are about to delete.
-            ahead = [h for h in self._rank(pending, now) if self._placeable(h, double_moves=False)][: self.max_parallel]
+            ranked = self._rank(pending, now)
+            ahead = [h for h in ranked if self._placeable(h, double_moves=False)][: self.max_parallel]
+            if self.lookahead:
+                eta = self._admission_etas([h for h in ranked if h not in ahead], ahead, now)
+                ahead += list(eta)
         asking = {i.project_id for i in self.insts.values()
                   if i.step == Step.NOTIFIED and not i.replied and i.project_id in self.serial_projects}
         early = [i for h in ahead for i in self.on_host(h) if i.step == Step.PENDING]
@@ -466,6 +482,11 @@ class Pacer:
         blocked = {i.group for i in candidates if i.group is not None}
         for inst in candidates + [i for i in early if i.group not in blocked]:
             on_draining = self.hosts.get(inst.host) == HostStep.DRAINING
+            if inst.host in eta and now + inst.lead_s < eta[inst.host]:
+                # Its host is not expected to start before its lead time would have run out: warn it then.
+                wake = eta[inst.host] - inst.lead_s
+                d.wake_at = wake if d.wake_at is None else min(d.wake_at, wake)
+                continue
             at = now + inst.lead_s
             if inst.project_id in asking:
                 continue  # its project answers without naming instances: one question at a time
@@ -490,6 +511,108 @@ class Pacer:
             if inst.project_id in self.serial_projects:
                 asking.add(inst.project_id)
             d.notify.append(Notify(instance_id=inst.id, actions_at=at, allowed=allowed_actions(inst)))
+
+    def _fits_after(self, host: str, finished: list[str], ahead: list[str]) -> bool:
+        key = (self._version, host, tuple(finished), tuple(ahead))
+        if key not in self._fit_cache:
+            if len(self._fit_cache) > 4096:
+                self._fit_cache.clear()
+            self._fit_cache[key] = self._fits_after_now(host, finished, ahead)
+        return self._fit_cache[key]
+
+    def _fits_after_now(self, host: str, finished: list[str], ahead: list[str]) -> bool:
+        free = {h: list(v) for h, v in self._free.items()}
+        saved = {h: self.hosts[h] for h in finished}
+        for h in finished:
+            for i in self.on_host(h):
+                if i.source != h:
+                    free[h][0] += i.vcpus
+                    free[h][1] += i.memory_mb
+        for h in self.in_progress() + ahead + [host]:
+            if h not in finished:
+                free.pop(h, None)
+        todo = [i for h in self.in_progress() + ahead + [host] for i in self.on_host(h)
+                if i.step in (Step.PENDING, Step.NOTIFIED)
+                and (i.action or i.migration_type) != InstanceAction.EVICTION]
+        todo.sort(key=lambda i: (-i.memory_mb, -i.vcpus, i.id))
+        placed: dict[str, str] = {}
+        try:
+            for h in finished:
+                self.hosts[h] = HostStep.DONE
+            for i in todo:
+                if i.host in finished:
+                    placed[i.id] = ""  # gone from the finished host
+            for inst in todo:
+                target = self.choose_target(inst, free, placed, double_moves=False)
+                if target is None:
+                    return False
+                free[target][0] -= inst.vcpus
+                free[target][1] -= inst.memory_mb
+                placed[inst.id] = target
+            return True
+        finally:
+            self.hosts.update(saved)
+
+    def _eta_done(self, hosts: list[str], now: float) -> dict[str, float]:
+        """When each instance still on `hosts` is likely off it: its group's slots taken in turn, each for a lead
+        time, a move and the recovery time (an estimate for warning ahead, not a promise)."""
+        done: dict[str, float] = {}
+        queues: dict[str, list[Inst]] = {}
+        for h in hosts:
+            for i in self.on_host(h):
+                move = self.est.duration(i.action or self.default_for(i)[0], i.memory_mb)
+                if i.step == Step.ACTING:
+                    done[i.id] = now + move
+                elif i.step == Step.NOTIFIED:
+                    done[i.id] = max(now, i.actions_at or now) + move
+                elif i.group is None:
+                    done[i.id] = now + i.lead_s + move
+                else:
+                    queues.setdefault(i.group, []).append(i)
+        for gid, queue in queues.items():
+            g = self.groups[gid]
+            slots: list[float] = []
+            for m in self.members(gid):
+                move = self.est.duration(m.action or self.default_for(m)[0], m.memory_mb)
+                if m.step == Step.ACTING:
+                    slots.append(now + move + g.recovery_s)
+                elif m.step == Step.NOTIFIED:
+                    slots.append(max(now, m.actions_at or now) + move + g.recovery_s)
+                elif m.done_at is not None and now < m.done_at + g.recovery_s:
+                    slots.append(m.done_at + g.recovery_s)
+            slots = sorted(slots)[: g.max_impacted]
+            slots += [now] * max(0, g.max_impacted - len(slots))
+            heapq.heapify(slots)
+            for i in sorted(queue, key=lambda i: (i.lead_s, i.id)):
+                free = heapq.heappop(slots)
+                end = free + i.lead_s + self.est.duration(self.default_for(i)[0], i.memory_mb)
+                done[i.id] = end
+                heapq.heappush(slots, end + g.recovery_s)
+        return done
+
+    def _admission_etas(self, later: list[str], ahead: list[str], now: float) -> dict[str, float]:
+        """When each of `later` (pending hosts that cannot be emptied yet, most urgent first) could be admitted:
+        once enough hosts in progress are maintained that it has a parallel slot and its instances fit (the one
+        placement, on the hosts maintained by then). Hosts that would not fit even then are left out."""
+        progress = self.in_progress()
+        dones = self._eta_done(progress, now)
+        events = sorted((max([now] + [dones.get(i.id, now) for i in self.on_host(h)]), h) for h in progress)
+        slots = self.max_parallel - len(progress) - len(ahead)
+        finished: list[str] = []
+        t = now
+        etas: dict[str, float] = {}
+        for h in later:
+            if len(etas) + len(ahead) >= self.max_parallel:
+                break
+            while events and (slots <= 0 or not self._fits_after(h, finished, ahead + list(etas))):
+                t, done = events.pop(0)
+                finished.append(done)
+                slots += 1
+            if slots <= 0 or not self._fits_after(h, finished, ahead + list(etas)):
+                break
+            slots -= 1
+            etas[h] = t
+        return etas
 
     def _depth(self, group: str) -> int:
         """How many members may wait warned: enough that their lead time runs while earlier members move.
@@ -543,6 +666,7 @@ class Pacer:
                 inst.source = inst.host
             inst.action, inst.step, inst.retry_at = action, Step.ACTING, None
             self._by_host = None
+            self._version += 1
             d.act.append(Act(instance_id=inst.id, action=action, target=target))
 
     def default_for(self, inst: Inst) -> tuple[InstanceAction, str]:

@@ -34,3 +34,6 @@ SETTLE_AT_CLEANUP = "settle-at-cleanup-v1"
 # The abort of a wedged session gives the session's host lease back as soon as it has terminated it and re-enabled
 # its hosts (workflows/abort.py, workflows/leases.py); before, the lease lapsed at the next grant's check.
 ABORT_RELEASES_LEASE = "abort-releases-lease-v1"
+# The vnf planner warns ahead also on hosts that cannot be emptied yet but will be, by the forecast, before the
+# warned members' lead times run out (workflows/pacing.py lookahead): the critical groups fill their first rounds.
+ADMISSION_LOOKAHEAD = "admission-lookahead-v1"

@@ -19,10 +19,12 @@ MAX_STEPS = 20_000  # a plan that does not end within this many decisions is rep
 
 
 def simulate(snap: CloudSnapshot, hosts: list[str], inp: PlanInput, instances: list[InstanceConstraints],
-             groups: list[GroupConstraints], est: MoveEstimates) -> tuple[Pacer, PlanPreview]:
+             groups: list[GroupConstraints], est: MoveEstimates, *,
+             lookahead: bool = True) -> tuple[Pacer, PlanPreview]:
     pacer = Pacer(snap, hosts, instances=instances, groups=groups, default_action=inp.default_action,
                   max_parallel_hosts=inp.max_parallel_hosts, estimates=est, warn_ahead=inp.warn_ahead,
-                  warn_within_budget=True)  # the rule every new session paces by (workflows/patches.py FAITHFUL_VNFM)
+                  # the rules every new session paces by (workflows/patches.py FAITHFUL_VNFM, ADMISSION_LOOKAHEAD)
+                  warn_within_budget=True, lookahead=lookahead)
     maint_s = est.host_maintenance_s if inp.host_maintenance_s is None else inp.host_maintenance_s
     preview = PlanPreview(max_parallel_hosts=inp.max_parallel_hosts)
     start: dict[str, float] = {}

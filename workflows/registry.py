@@ -54,7 +54,12 @@ class SubscriptionRegistryWorkflow:
         webhook, which would deliver every notice twice. The answer is then the subscription already there."""
         # Patched: a history written before this answered a duplicate by storing it, and must replay so.
         same = self._same_as(req) if workflow.patched(SUBSCRIPTION_DEDUPE) else None
+        # Expired subscriptions go at the next write, dated by the request (recorded in the history, so a replay
+        # drops the same ones; workflow.now() could differ on replay). No timer: nothing is sent to them meanwhile.
+        for old in [s for s in self._subs.values() if not s.live(req.created_at) and s is not same]:
+            del self._subs[old.id]
         if same is not None:
+            same.expires_at = req.expires_at  # the same subscription posted again: its ttl runs anew
             return same
         sub = req.stored()
         self._subs[sub.id] = sub
@@ -66,18 +71,18 @@ class SubscriptionRegistryWorkflow:
         refuse_if_late(req.not_after, "the subscription")
         if self._same_as(req) is not None:
             return  # answered with the existing one: no new subscription, so the limit does not apply
-        own = [s for s in self._subs.values() if s.project_id == req.project_id]
+        own = [s for s in self._subs.values() if s.project_id == req.project_id and s.live(req.created_at)]
         if len(own) >= MAX_SUBSCRIPTIONS_PER_PROJECT:
             raise ApplicationError(f"project {req.project_id} already has {len(own)} subscriptions "
                                    f"(limit {MAX_SUBSCRIPTIONS_PER_PROJECT})", type="LimitReached")
-        if len(self._subs) >= MAX_SUBSCRIPTIONS_TOTAL:
+        if sum(1 for s in self._subs.values() if s.live(req.created_at)) >= MAX_SUBSCRIPTIONS_TOTAL:
             raise ApplicationError(f"Fenix holds {len(self._subs)} subscriptions, the most its registry carries "
                                    f"(limit {MAX_SUBSCRIPTIONS_TOTAL}); ask the operator", type="LimitReached")
 
     def _same_as(self, req: Subscription) -> Subscription | None:
         """A subscription of the same project to the same URL, in the same format, for the same events."""
         key = _content(req)
-        return next((s for s in self._subs.values() if _content(s) == key), None)
+        return next((s for s in self._subs.values() if _content(s) == key and s.live(req.created_at)), None)
 
     @workflow.update
     def remove(self, req: SubscriptionRemove) -> SubscriptionRemoved:
@@ -96,7 +101,8 @@ class SubscriptionRegistryWorkflow:
     def list_subscriptions(self, f: SubscriptionFilter) -> SubscriptionList:
         subs = [s for s in self._subs.values()
                 if (f.project_id is None or s.project_id == f.project_id)
-                and (f.event_type is None or f.event_type in s.event_types)]
+                and (f.event_type is None or f.event_type in s.event_types)
+                and (f.live_at is None or s.live(f.live_at))]
         return SubscriptionList(subscriptions=sorted(subs, key=lambda s: (s.created_at, s.id)))
 
 

@@ -42,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.options import CLOUD_CALL, MIGRATION_STEP, REGISTRY_QUERY
     from workflows.outbox import Outcome
     from workflows.pacing import Act, Decision, Notify, Pacer, Step, allowed_actions
-    from workflows.patches import CLOCK_IN_LOOP, DEADLINE_FROM_DELIVERY
+    from workflows.patches import ADMISSION_LOOKAHEAD, CLOCK_IN_LOOP, DEADLINE_FROM_DELIVERY
 
 if TYPE_CHECKING:
     from workflows.session import MaintenanceSessionWorkflow
@@ -95,7 +95,8 @@ class VnfFlow:
                            default_action=inp.default_action, max_parallel_hosts=inp.max_parallel_hosts,
                            estimates=est, warn_ahead=inp.warn_ahead,
                            lead_from_delivery=workflow.patched(DEADLINE_FROM_DELIVERY),
-                           warn_within_budget=s._faithful)
+                           warn_within_budget=s._faithful,
+                           lookahead=s._faithful and workflow.patched(ADMISSION_LOOKAHEAD))
         self._last_refresh = await stable_now()
         missing = sorted({i.project_id for i in self.pacer.insts.values()
                           if i.origin in targets and i.step == Step.PENDING and not i.registered})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Response
@@ -39,6 +39,7 @@ from workflows.registry import SubscriptionRegistryWorkflow
 
 router = APIRouter(prefix="/subscriptions", tags=["subscriptions"], route_class=BoundedRoute)
 
+MAX_TTL_S = 366 * 86400  # a year: a VNFM that wants longer renews, or omits the ttl
 RESOLVE_S = 3.0  # how long a subscription waits for its URL's name to resolve (it is checked again at delivery)
 EventType = Literal["maintenance.scheduled", "maintenance.host"]
 
@@ -49,6 +50,10 @@ def _default_events() -> list[EventType]:
 
 class SubscriptionIn(SubscriptionCreate):
     project_id: ApiId | None = None  # admin only: subscribe on behalf of a project
+    ttl: int | None = Field(None, ge=1, le=MAX_TTL_S,
+                            description="seconds until the subscription expires (then it gets no notice and is "
+                                        "dropped); posting the same subscription again renews it. None: until "
+                                        "deleted")
     event_types: list[EventType] = Field(default_factory=_default_events, min_length=1,  # type: ignore[assignment]
                                          description="at least one; maintenance.host needs the admin or service role")
 
@@ -134,8 +139,10 @@ async def subscribe(body: SubscriptionIn, who: PrincipalDep, client: ClientDep, 
     if EVENT_HOST in body.event_types and not who.is_service:
         raise HTTPException(403, f"{EVENT_HOST} events are for the admin and infrastructure services")
     await check_destination(str(body.url), egress)
+    now = datetime.now(UTC)
     new = SubscriptionAdd(id=str(uuid.uuid4()), project_id=project, url=str(body.url), event_types=body.event_types,
-                          format=BodyFormat(body.format), created_at=datetime.now(UTC), not_after=deadline.not_after)
+                          format=BodyFormat(body.format), created_at=now, not_after=deadline.not_after,
+                          expires_at=now + timedelta(seconds=body.ttl) if body.ttl is not None else None)
     handle = await registry(client, settings)
     stored = await handle.execute_update(SubscriptionRegistryWorkflow.add, new)
     if stored.id != new.id:
@@ -152,7 +159,7 @@ async def list_subscriptions(who: PrincipalDep, client: ClientDep, settings: Set
     scope = list_scope(who, project_id, "subscriptions")
     handle = await registry(client, settings)
     found: SubscriptionList = await handle.query(SubscriptionRegistryWorkflow.list_subscriptions,
-                                                 SubscriptionFilter(project_id=scope))
+                                                 SubscriptionFilter(project_id=scope, live_at=datetime.now(UTC)))
     return SubscriptionsOut(subscriptions=found.subscriptions)
 
 
@@ -178,7 +185,7 @@ async def _find(subscription_id: str, who: Principal, client: Client, settings: 
     handle = await registry(client, settings)
     found: SubscriptionList = await handle.query(
         SubscriptionRegistryWorkflow.list_subscriptions,
-        SubscriptionFilter(project_id=who.scope))
+        SubscriptionFilter(project_id=who.scope, live_at=datetime.now(UTC)))
     for sub in found.subscriptions:
         if sub.id == subscription_id:
             return sub

@@ -90,6 +90,12 @@ class Subscription(BaseModel):
     event_types: list[str]
     format: BodyFormat
     created_at: datetime
+    # Set from the subscription's `ttl`: from then on it gets no notice and is dropped at the registry's next write.
+    # None: until it is deleted. Posting the same subscription again sets it anew (a VNFM renews it that way).
+    expires_at: datetime | None = None
+
+    def live(self, at: datetime) -> bool:
+        return self.expires_at is None or at < self.expires_at
 
 
 class NoticeEnvelope(BaseModel):

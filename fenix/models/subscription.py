@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, Field
 
 from fenix.models.deadline import Deadlined
@@ -29,6 +31,8 @@ class SubscriptionRemoved(BaseModel):
 class SubscriptionFilter(BaseModel):
     project_id: str | None = None
     event_type: str | None = None
+    # Only subscriptions still live at this time (their `expires_at` later); None: expired ones too.
+    live_at: datetime | None = None
 
 
 class SubscriptionList(BaseModel):
