@@ -25,6 +25,15 @@ class Settings(BaseSettings):
     # How long the API and the worker keep trying to reach Temporal when they start (exponential backoff up to 10 s
     # between tries, each logged); then they exit. 0: one try. A process started before Temporal waits for it.
     temporal_connect_timeout_s: float = Field(300.0, ge=0, le=86400)
+    # Securing the connection (fenix/temporal_security.py, docs/deployment.md#securing-the-connection-to-temporal).
+    # TLS: unset means on as soon as a file, a server name or an API key below is given; false forces plain TCP.
+    temporal_tls: bool | None = None
+    temporal_tls_ca_file: Path | None = None  # PEM CA bundle the server's certificate chains to; unset: system roots
+    temporal_tls_cert_file: Path | None = None  # PEM client certificate, for mutual TLS (with the key below)
+    temporal_tls_key_file: Path | None = None  # its PEM private key
+    temporal_tls_server_name: str | None = None  # the name in the server's certificate, if not the address's host
+    # Temporal Cloud API key, sent as a bearer token on every call (so it turns TLS on). Never logged.
+    temporal_api_key: SecretStr | None = None
 
     # API
     api_host: str = "127.0.0.1"
