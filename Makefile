@@ -8,12 +8,17 @@ STAMP := $(VENV)/.installed
 # runs without a commit. Change it with `make lock` (after editing pyproject.toml) or `make lock-upgrade`.
 LOCK := requirements.lock
 LOCK_PYTHON := 3.11
+# promtool and caddy, which check deploy/prometheus and deploy/proxy (tests/deploy): unpacked from Debian's
+# prometheus and caddy packages into the venv, not installed (no service starts, nothing changes on the system).
+TOOLS := $(VENV)/deploy-tools
+TOOL_PACKAGES := prometheus caddy
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 DEVCLOUD_DIR ?= /tmp/fenix-devcloud
 DEVCLOUD_VENV ?= /tmp/fenix-devcloud-venv
 DEVCLOUD_ENV := OS_CLIENT_CONFIG_FILE=$(DEVCLOUD_DIR)/clouds.yaml OS_CLOUD=minicloud
 
-.PHONY: demo up test lint lock lock-upgrade bench drill fuzz clean devcloud-up devcloud-down test-openstack
+.PHONY: demo up test lint lock lock-upgrade deploy-tools bench drill fuzz clean devcloud-up devcloud-down test-openstack
 
 # The lock as constraints: pip installs exactly its versions (and fails if they conflict with pyproject's ranges).
 # A dependency just added to pyproject.toml and not locked yet installs unpinned until `make lock`.
@@ -54,7 +59,7 @@ lint: $(STAMP)
 	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
 
 # FENIX_REQUIRE_LOCKED: the venv must hold exactly the locked versions (tests/deploy/test_lock.py).
-test: lint
+test: lint deploy-tools
 	FENIX_REQUIRE_LOCKED=1 $(BIN)/pytest -q tests
 
 # Schemathesis over the live OpenAPI of an embedded stack, every check, 100 examples per operation and phase, as the
@@ -75,6 +80,22 @@ test-openstack: $(STAMP)
 	bash -c 'trap "devcloud/stop.sh -d $(DEVCLOUD_DIR) -p >/dev/null 2>&1" EXIT; \
 	  devcloud/start.sh -d $(DEVCLOUD_DIR) -v $(DEVCLOUD_VENV) -n 3 && \
 	  $(DEVCLOUD_ENV) FENIX_REQUIRE_OPENSTACK=1 $(BIN)/pytest -q tests/openstack tests/keystone'
+
+# Without apt (not Debian or Ubuntu) this only says so, and the checks that need the tools skip; CI requires them
+# (FENIX_REQUIRE_DEPLOY_TOOLS in .ci/run). The package lists are refreshed only if the download fails without.
+deploy-tools: $(TOOLS)/.fetched
+
+$(TOOLS)/.fetched:
+	@if ! command -v apt-get >/dev/null || ! command -v dpkg-deb >/dev/null; then \
+	  echo "deploy-tools: no apt-get/dpkg-deb here; the promtool and caddy checks in tests/deploy will skip"; \
+	else \
+	  rm -rf $(TOOLS) && mkdir -p $(TOOLS)/debs && ( cd $(TOOLS)/debs \
+	    && { apt-get download -q $(TOOL_PACKAGES) 2>/dev/null \
+	         || { $(SUDO) apt-get update -q && apt-get download -q $(TOOL_PACKAGES); }; } \
+	    && for deb in *.deb; do dpkg-deb -x "$$deb" .. || exit 1; done && touch ../.fetched ) \
+	  || echo "deploy-tools: could not fetch $(TOOL_PACKAGES); the promtool and caddy checks in tests/deploy will skip"; \
+	  rm -rf $(TOOLS)/debs; \
+	fi
 
 clean:
 	rm -rf $(VENV) .fenix

@@ -116,6 +116,10 @@ class Settings(BaseSettings):
     # Workflows kept in memory between tasks (the SDK's sticky cache). 0 makes every workflow task a full replay:
     # slow, but the crash drill runs a worker so to prove that every history replays (docs/reliability.md).
     worker_max_cached_workflows: int = Field(1000, ge=0)
+    # Each worker serves Prometheus metrics (/metrics) and its probes (/healthz, /readyz) on these ports, as the API
+    # does on api_port; docker-compose.yml and deploy/k8s scrape and probe them there.
+    worker_metrics_port: int = 9464
+    worker_health_port: int = 9465
     # An aborted session whose history does not grow for this long is taken for wedged: it is terminated and its
     # hosts re-enabled for it (workflows/abort.py). A workflow task failing 3 times in a row counts at once.
     abort_quiet_limit_s: float = Field(900.0, gt=0)
