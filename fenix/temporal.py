@@ -63,9 +63,8 @@ async def connect_with_retry(settings: Settings, who: str) -> Client:
         security = connect_security(settings)
     except TemporalSettingsError as err:
         raise TemporalSettingsError(f"{who}: cannot connect to {where}: {err}") from None
-    if security.tls or security.api_key:
-        where = f"Temporal at {settings.temporal_address} (namespace {settings.temporal_namespace}, " \
-                f"{security.describe()})"
+    if security.tls or security.api_key:  # say what protects it ("mTLS", "TLS, API key"), never the material
+        where = where.removesuffix(")") + f", {security.describe()})"
     while True:
         attempt += 1
         try:
