@@ -10,14 +10,16 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 
 # Dependencies first, in their own layer, so a code change does not re-download temporalio and
-# openstacksdk. The list comes from pyproject.toml itself, so it cannot go stale.
-COPY pyproject.toml ./
+# openstacksdk. The list comes from pyproject.toml itself (runtime dependencies only, not the test extra), and
+# requirements.lock pins each of them and everything they pull in: the same versions as `make test` ran with.
+COPY pyproject.toml requirements.lock ./
 RUN python -c "import subprocess, sys, tomllib; \
 deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; \
-subprocess.check_call([sys.executable, '-m', 'pip', 'install', '--no-cache-dir', *deps])"
+subprocess.check_call([sys.executable, '-m', 'pip', 'install', '--no-cache-dir', '-c', 'requirements.lock', *deps])"
 
+# --no-deps: everything is installed above, at the locked versions; nothing may come in unpinned here.
 COPY . .
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir --no-deps .
 
 # Run unprivileged. /data is the state directory (simulated cloud, default tokens file); compose mounts
 # a named volume there, which starts out with this ownership.
@@ -27,5 +29,6 @@ RUN useradd --system --uid 10001 --user-group --home-dir /data --no-create-home 
 USER fenix
 ENV FENIX_DATA_DIR=/data
 
-EXPOSE 12347
+# The API; the worker's metrics and health (FENIX_WORKER_METRICS_PORT, FENIX_WORKER_HEALTH_PORT).
+EXPOSE 12347 9464 9465
 CMD ["fenix-worker"]

@@ -32,6 +32,7 @@ from fenix.egress import EgressPolicy
 from fenix.settings import Settings, get_settings
 from fenix.signing import WebhookSecrets
 from fenix.temporal import TemporalUnreachable, connect_with_retry
+from fenix.temporal_security import TemporalSettingsError
 from workflows.abort import SessionAbortWorkflow
 from workflows.constraints import ConstraintsRegistryWorkflow
 from workflows.host import HostMaintenanceWorkflow
@@ -113,7 +114,7 @@ def main(settings: Settings | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         asyncio.run(serve(settings or get_settings()))
-    except TemporalUnreachable as err:
+    except (TemporalUnreachable, TemporalSettingsError) as err:
         # Exit non-zero so a supervisor (compose, systemd) restarts it; the log says why, without a traceback.
         logging.getLogger("fenix.worker").error("%s", err)
         logging.shutdown()

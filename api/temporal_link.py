@@ -19,6 +19,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from fenix.settings import Settings
 from fenix.temporal import TemporalUnreachable, connect_with_retry
+from fenix.temporal_security import TemporalSettingsError
 
 log = logging.getLogger("fenix.api")
 
@@ -57,8 +58,9 @@ class TemporalLink:
     async def _connect(self) -> None:
         try:
             self._client = await connect_with_retry(self._settings, "api")
-        except Exception as err:  # TemporalUnreachable; anything else (a bad setting) must not leave it unready
-            self._failure = str(err) if isinstance(err, TemporalUnreachable) else f"api: cannot use Temporal: {err!r}"
+        except Exception as err:  # TemporalUnreachable, TemporalSettingsError; anything else must not leave it unready
+            self._failure = (str(err) if isinstance(err, TemporalUnreachable | TemporalSettingsError)
+                             else f"api: cannot use Temporal: {err!r}")
             log.error("%s; stopping the API", self._failure)
             # A graceful shutdown, as on SIGTERM (uvicorn's own handler); the lifespan then exits non-zero.
             signal.raise_signal(signal.SIGTERM)

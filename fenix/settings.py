@@ -25,6 +25,15 @@ class Settings(BaseSettings):
     # How long the API and the worker keep trying to reach Temporal when they start (exponential backoff up to 10 s
     # between tries, each logged); then they exit. 0: one try. A process started before Temporal waits for it.
     temporal_connect_timeout_s: float = Field(300.0, ge=0, le=86400)
+    # Securing the connection (fenix/temporal_security.py, docs/deployment.md#securing-the-connection-to-temporal).
+    # TLS: unset means on as soon as a file, a server name or an API key below is given; false forces plain TCP.
+    temporal_tls: bool | None = None
+    temporal_tls_ca_file: Path | None = None  # PEM CA bundle the server's certificate chains to; unset: system roots
+    temporal_tls_cert_file: Path | None = None  # PEM client certificate, for mutual TLS (with the key below)
+    temporal_tls_key_file: Path | None = None  # its PEM private key
+    temporal_tls_server_name: str | None = None  # the name in the server's certificate, if not the address's host
+    # Temporal Cloud API key, sent as a bearer token on every call (so it turns TLS on). Never logged.
+    temporal_api_key: SecretStr | None = None
 
     # API
     api_host: str = "127.0.0.1"
@@ -107,6 +116,10 @@ class Settings(BaseSettings):
     # Workflows kept in memory between tasks (the SDK's sticky cache). 0 makes every workflow task a full replay:
     # slow, but the crash drill runs a worker so to prove that every history replays (docs/reliability.md).
     worker_max_cached_workflows: int = Field(1000, ge=0)
+    # Each worker serves Prometheus metrics (/metrics) and its probes (/healthz, /readyz) on these ports, as the API
+    # does on api_port; docker-compose.yml and deploy/k8s scrape and probe them there.
+    worker_metrics_port: int = 9464
+    worker_health_port: int = 9465
     # An aborted session whose history does not grow for this long is taken for wedged: it is terminated and its
     # hosts re-enabled for it (workflows/abort.py). A workflow task failing 3 times in a row counts at once.
     abort_quiet_limit_s: float = Field(900.0, gt=0)

@@ -14,6 +14,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 
 from fenix.settings import Settings
+from fenix.temporal_security import TemporalSettingsError, connect_security
 
 log = logging.getLogger("fenix.temporal")
 
@@ -41,8 +42,10 @@ def find_bin(name: str) -> str:
 
 
 async def connect(settings: Settings) -> Client:
+    """Connect once. Raises TemporalSettingsError for unusable TLS or API-key settings (before any network)."""
+    security = connect_security(settings)
     return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
-                                data_converter=pydantic_data_converter)
+                                data_converter=pydantic_data_converter, tls=security.tls, api_key=security.api_key)
 
 
 async def connect_with_retry(settings: Settings, who: str) -> Client:
@@ -54,6 +57,14 @@ async def connect_with_retry(settings: Settings, who: str) -> Client:
     give_up = started + settings.temporal_connect_timeout_s
     delay, attempt = FIRST_RETRY_S, 0
     where = f"Temporal at {settings.temporal_address} (namespace {settings.temporal_namespace})"
+    try:
+        # Checked before the first try: retrying cannot fix a missing certificate, so it must not wait for the
+        # connect timeout. Read again on each try, so the files are the current ones.
+        security = connect_security(settings)
+    except TemporalSettingsError as err:
+        raise TemporalSettingsError(f"{who}: cannot connect to {where}: {err}") from None
+    if security.tls or security.api_key:  # say what protects it ("mTLS", "TLS, API key"), never the material
+        where = where.removesuffix(")") + f", {security.describe()})"
     while True:
         attempt += 1
         try:

@@ -56,11 +56,12 @@ async def _setup(settings: Settings) -> list[str]:
 
     from fenix.constants import SEARCH_ATTRIBUTES
     from fenix.temporal import connect
+    from fenix.temporal_security import TemporalSettingsError
 
     where = f"namespace {settings.temporal_namespace} at {settings.temporal_address}"
     try:
         client = await connect(settings)
-    except RuntimeError as exc:
+    except (RuntimeError, TemporalSettingsError) as exc:
         fail(f"cannot connect to Temporal at {settings.temporal_address}: {exc}")
 
     async def existing() -> dict[str, int]:

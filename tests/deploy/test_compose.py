@@ -21,14 +21,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from temporalio.common import SearchAttributeKey
 
 from fenix.constants import SEARCH_ATTRIBUTES
 from fenix.settings import Settings
+from tests.deploy.compose import (
+    COMPOSE_FILE,
+    ROOT,
+    SETTINGS_VARIABLES,
+    environment,
+    interpolate,
+    interpolated_names,
+    resolved_env,
+    unread_settings,
+)
+from tests.deploy.tools import deploy_tool, run_tool
 
-ROOT = Path(__file__).resolve().parents[2]
-COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 BIN_DIR = Path(sys.executable).parent
 
@@ -37,65 +45,13 @@ SETUP_SERVICE = "temporal-setup"
 TEMPORAL_SERVICE = "temporal"
 TEMPORAL_FRONTEND_PORT = 7233
 # FENIX_* variables the compose file reads for itself; they never reach a container.
-COMPOSE_ONLY_VARIABLES = frozenset({"FENIX_WORKERS", "FENIX_IMAGE"})
+COMPOSE_ONLY_VARIABLES = frozenset({"FENIX_WORKERS", "FENIX_API_REPLICAS", "FENIX_IMAGE"})
+PROXY_SERVICE = "api-proxy"
+CADDYFILE = ROOT / "deploy" / "proxy" / "Caddyfile"
 
-SETTINGS_VARIABLES = frozenset(f"FENIX_{name.upper()}" for name in Settings.model_fields)
-
-# ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?error}, ${NAME:+other} ... and $NAME.
-_INTERPOLATION = re.compile(
-    r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\}"
-    r"|\$(?P<bare>[A-Za-z_][A-Za-z0-9_]*)"
-)
 _SHELL_FENIX_VARIABLE = re.compile(r"\$\{?(FENIX_[A-Z0-9_]+)")
 _ENSURE_SEARCH_ATTRIBUTE = re.compile(r"^\s*ensure_search_attribute\s+(\S+)\s+(\S+)\s*$", re.MULTILINE)
 _CLI_SEARCH_ATTRIBUTE_TYPES = frozenset("Text Keyword Int Double Bool Datetime KeywordList".split())
-
-
-# --- reading the compose file -------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def compose() -> dict[str, Any]:
-    loaded = yaml.safe_load(COMPOSE_FILE.read_text())
-    assert isinstance(loaded, dict)
-    return loaded
-
-
-@pytest.fixture(scope="module")
-def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    found = compose["services"]
-    assert isinstance(found, dict)
-    return found
-
-
-def environment(service: dict[str, Any]) -> dict[str, Any]:
-    """A service's environment as a dict, whichever of the two compose syntaxes it uses."""
-    env = service.get("environment", {})
-    if isinstance(env, list):
-        return dict(item.split("=", 1) if "=" in item else (item, None) for item in env)
-    assert isinstance(env, dict)
-    return env
-
-
-def interpolate(value: str) -> str:
-    """Resolve compose `${...}` interpolation as `docker compose` would with no variables set."""
-
-    def substitute(match: re.Match[str]) -> str:
-        name = match["name"] or match["bare"]
-        op, arg = match["op"], match["arg"]
-        if op in (":-", "-"):
-            return str(arg)
-        if op in (":?", "?"):
-            raise AssertionError(f"{name} must be set: {arg}")
-        return ""  # unset plain variable, or ${NAME:+other} of an unset NAME
-
-    # `$$` is compose's escape for a literal `$`; it must not start an interpolation.
-    return "$".join(_INTERPOLATION.sub(substitute, part) for part in value.split("$$"))
-
-
-def interpolated_names(text: str) -> set[str]:
-    """Names of the variables compose interpolates in `text` (escaped `$$` excluded)."""
-    return {m["name"] or m["bare"] for part in text.split("$$") for m in _INTERPOLATION.finditer(part)}
 
 
 def script(service: dict[str, Any]) -> str:
@@ -106,12 +62,6 @@ def script(service: dict[str, Any]) -> str:
     text = command[0]
     assert isinstance(text, str)
     return interpolate(text)
-
-
-def resolved_env(service: dict[str, Any], key: str) -> str:
-    value = environment(service).get(key)
-    assert isinstance(value, str), f"{key} is not set"
-    return interpolate(value)
 
 
 def cli_type(key: SearchAttributeKey[Any]) -> str:
@@ -151,6 +101,22 @@ def test_fenix_environment_keys_are_settings_fields(services: dict[str, dict[str
     assert {key for _, key in used} >= {"FENIX_TEMPORAL_ADDRESS", "FENIX_TEMPORAL_NAMESPACE"}
     unknown = sorted(f"{name}: {key}" for name, key in used if key not in SETTINGS_VARIABLES)
     assert not unknown, f"not fields of fenix.settings.Settings: {unknown}"
+
+
+def test_fenix_environment_keys_are_read_by_the_code(services: dict[str, dict[str, Any]]) -> None:
+    """A Settings field that nothing reads would be set for nothing (a field left behind by a refactor)."""
+    used = {key for service in services.values() for key in environment(service) if key.startswith("FENIX_")}
+    assert not (unread := unread_settings(used)), f"passed to containers, read by no code: {unread}"
+
+
+def test_temporal_security_settings_reach_api_and_worker(services: dict[str, dict[str, Any]]) -> None:
+    """Empty keys: the host's value (.env) passes through when set, so a secured cluster needs no override file."""
+    security = {f"FENIX_{name.upper()}" for name in Settings.model_fields
+                if name.startswith("temporal_tls") or name == "temporal_api_key"}
+    assert len(security) == 6
+    for name in FENIX_SERVICES:
+        env = environment(services[name])
+        assert {key: env.get(key, "missing") for key in security} == dict.fromkeys(security), name
 
 
 def test_fenix_interpolation_variables_are_settings_fields_or_compose_knobs() -> None:
@@ -253,8 +219,63 @@ def test_commands_exist(services: dict[str, dict[str, Any]]) -> None:
     api = services["api"]["command"]
     assert api[:3] == ["uvicorn", "api.app:create_app", "--factory"]
     port = api[api.index("--port") + 1]
-    assert f"{port}:{port}" in services["api"]["ports"]
     assert port == str(Settings.model_fields["api_port"].default)
+
+
+# --- (e) scaling: the API behind one proxy port, the workers by replicas ------------------------------------
+
+
+def _api_port(services: dict[str, dict[str, Any]]) -> str:
+    command = services["api"]["command"]
+    return str(command[command.index("--port") + 1])
+
+
+def test_api_and_worker_publish_no_host_port(services: dict[str, dict[str, Any]]) -> None:
+    """A fixed host port per replica would stop `--scale api=2` at the second container."""
+    for name in FENIX_SERVICES:
+        assert "ports" not in services[name], f"{name}: publish through {PROXY_SERVICE} instead"
+
+
+def test_api_and_worker_replicas_are_settable(services: dict[str, dict[str, Any]]) -> None:
+    for name, variable in (("api", "FENIX_API_REPLICAS"), ("worker", "FENIX_WORKERS")):
+        replicas = str(services[name]["deploy"]["replicas"])
+        assert interpolated_names(replicas) == {variable}, name
+        assert int(interpolate(replicas)) >= 2, f"{name}: run more than one by default, so scaling is exercised"
+
+
+def test_proxy_publishes_the_api_port_and_balances_over_the_api_service(
+    services: dict[str, dict[str, Any]], compose: dict[str, Any],
+) -> None:
+    port = _api_port(services)
+    proxy = services[PROXY_SERVICE]
+    assert proxy["ports"] == [f"{port}:{port}"]
+    assert str(port) in [str(p) for p in services["api"]["expose"]]
+    assert proxy["depends_on"] == {"api": {"condition": "service_started"}}
+    (config,) = proxy["configs"]
+    assert compose["configs"][config["source"]]["file"] == f"./{CADDYFILE.relative_to(ROOT)}"
+    assert config["target"] == "/etc/caddy/Caddyfile"
+    caddyfile = CADDYFILE.read_text()
+    assert re.search(rf"^:{port} {{$", caddyfile, re.MULTILINE), "the proxy listens on the published port"
+    # Looked up in Docker's DNS again and again: replicas added later are used without a restart.
+    assert re.search(rf"^\s+dynamic a api {port} {{$", caddyfile, re.MULTILINE)
+    assert "FENIX_PUBLIC_URL: ${FENIX_PUBLIC_URL:-http://localhost:" + port + "/v1}" in COMPOSE_FILE.read_text()
+
+
+def test_caddy_accepts_the_proxy_config() -> None:
+    caddy = deploy_tool("caddy")
+    result = run_tool(caddy, "validate", "--adapter", "caddyfile", "--config", CADDYFILE)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_worker_metrics_and_health_ports_are_the_settings_defaults(services: dict[str, dict[str, Any]]) -> None:
+    worker = services["worker"]
+    for key, field in (("FENIX_WORKER_METRICS_PORT", "worker_metrics_port"),
+                       ("FENIX_WORKER_HEALTH_PORT", "worker_health_port")):
+        value = resolved_env(worker, key)
+        assert value == str(Settings.model_fields[field].default), key
+        assert value in [str(p) for p in worker["expose"]], key
+    health = " ".join(worker["healthcheck"]["test"])
+    assert f"127.0.0.1:{resolved_env(worker, 'FENIX_WORKER_HEALTH_PORT')}/readyz" in health
 
 
 # --- the setup script, run for real -------------------------------------------------------------------
