@@ -31,7 +31,7 @@ from fenix.census import run_census
 from fenix.cloud.driver import CloudDriver
 from fenix.cloud.factory import make_driver
 from fenix.egress import EgressPolicy
-from fenix.metrics import PROJECT_LABELS, prometheus_address, worker_runtime
+from fenix.metrics import PROJECT_LABELS, MetricsUnavailable, prometheus_address, worker_runtime
 from fenix.settings import Settings, get_settings
 from fenix.signing import WebhookSecrets
 from fenix.temporal import TemporalUnreachable, connect_with_retry
@@ -136,7 +136,7 @@ def main(settings: Settings | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         asyncio.run(serve(settings or get_settings()))
-    except TemporalUnreachable as err:
+    except (TemporalUnreachable, MetricsUnavailable) as err:
         # Exit non-zero so a supervisor (compose, systemd) restarts it; the log says why, without a traceback.
         logging.getLogger("fenix.worker").error("%s", err)
         logging.shutdown()

@@ -45,7 +45,8 @@ class Census:
         self._client = client
         self._query = (f"WorkflowType = '{SESSION_WORKFLOW_TYPE}' AND ExecutionStatus = 'Running' "
                        f"AND TaskQueue = '{task_queue}'")
-        self._meter = meter
+        # Labelled like the SDK's own figures, so one Prometheus can watch several Fenix deployments.
+        self._meter = meter.with_additional_attributes({"task_queue": task_queue})
         self._seen: dict[str, set[Labels]] = {}  # gauge -> label sets set last time (to zero those now gone)
 
     async def once(self) -> None:

@@ -78,6 +78,10 @@ BUCKETS: dict[str, list[float]] = {
 OTHER = "other"
 
 
+class MetricsUnavailable(RuntimeError):
+    """The metrics port could not be bound (taken by another process, or not an address of this host)."""
+
+
 def prometheus_address(settings: Settings) -> str:
     host = settings.worker_metrics_host
     return f"[{host}]:{settings.worker_metrics_port}" if ":" in host else f"{host}:{settings.worker_metrics_port}"
@@ -86,16 +90,22 @@ def prometheus_address(settings: Settings) -> str:
 def worker_runtime(settings: Settings) -> Runtime | None:
     """A Temporal runtime that serves Prometheus metrics on FENIX_WORKER_METRICS_PORT; None when it is 0.
 
-    Binds the port at once, and a process can bind it only once: only the worker's entry point (and the demo)
-    create one; the workers that tests start in one process use Temporal's default runtime (no endpoint).
+    Binds the port at once (MetricsUnavailable if it cannot), and a process can bind it only once: only the
+    worker's entry point (and the demo) create one; the workers that tests start in one process use Temporal's
+    default runtime (no endpoint).
     """
     if not settings.worker_metrics_port:
         return None
-    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(
-        bind_address=prometheus_address(settings),
-        counters_total_suffix=True,  # OpenMetrics names: fenix_replies_total
-        durations_as_seconds=True,  # the SDK's latencies in seconds, as ours
-        histogram_bucket_overrides=BUCKETS)))
+    address = prometheus_address(settings)
+    try:
+        return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(
+            bind_address=address,
+            counters_total_suffix=True,  # OpenMetrics names: fenix_replies_total
+            durations_as_seconds=True,  # the SDK's latencies in seconds, as ours
+            histogram_bucket_overrides=BUCKETS)))
+    except ValueError as err:  # what the SDK raises when its exporter cannot start
+        raise MetricsUnavailable(f"cannot serve metrics on {address}: {err} (set FENIX_WORKER_METRICS_PORT to a "
+                                 "free port, or 0 for none)") from err
 
 
 class ProjectLabels:
