@@ -20,7 +20,8 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from temporalio.client import Client
-from temporalio.common import MetricMeter
+from temporalio.common import MetricMeter, QueryRejectCondition
+from temporalio.exceptions import TemporalError
 from temporalio.service import RPCError
 
 from fenix import metrics as m
@@ -57,11 +58,15 @@ class Census:
 
     async def _read(self, workflow_id: str) -> SessionGauges | None:
         try:
+            # NOT_OPEN: visibility lags, and a session that has just ended must not be queried. A worker answers a
+            # query on a workflow it does not hold in memory by replaying its history, and the SDK then counts the
+            # figures of the last workflow task once more (its final one: the session's end, counted twice).
             gauges: SessionGauges = await self._client.get_workflow_handle(workflow_id).query(
-                "gauges", result_type=SessionGauges, rpc_timeout=QUERY_TIMEOUT)
+                "gauges", result_type=SessionGauges, rpc_timeout=QUERY_TIMEOUT,
+                reject_condition=QueryRejectCondition.NOT_OPEN)
             return gauges
-        except (RPCError, RuntimeError) as err:
-            # Ended meanwhile, or a worker of an older Fenix (no `gauges` query) still runs it.
+        except (TemporalError, RuntimeError) as err:
+            # Ended meanwhile (rejected), or a worker of an older Fenix (no `gauges` query) still runs it.
             log.debug("census: %s did not answer: %s", workflow_id, err)
             return None
 
