@@ -133,8 +133,10 @@ def stack_settings(tmp: Path, task_queue: str, **extra: Any) -> Settings:
 
 
 def worker_env(settings: Settings, temporal_address: str, *, sim_time_scale: float) -> dict[str, str]:
-    """FENIX_* variables that make a separate `worker.py` process serve the same stack."""
-    return {"FENIX_TEMPORAL_ADDRESS": temporal_address, "FENIX_TASK_QUEUE": settings.task_queue,
+    """FENIX_* variables that make a separate `worker.py` process serve the same stack. Without a metrics endpoint:
+    tests run several worker processes at once, and the port is one per machine (a test that wants it sets it)."""
+    return {"FENIX_WORKER_METRICS_PORT": "0",
+            "FENIX_TEMPORAL_ADDRESS": temporal_address, "FENIX_TASK_QUEUE": settings.task_queue,
             "FENIX_REGISTRY_WORKFLOW_ID": settings.registry_workflow_id,
             "FENIX_CONSTRAINTS_WORKFLOW_ID": settings.constraints_workflow_id, "FENIX_DATA_DIR": str(settings.data_dir),
             "FENIX_SIM_DB": str(settings.sim_db_path), "FENIX_SIM_TIME_SCALE": str(sim_time_scale),
