@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from temporalio.client import Client
+from temporalio.common import MetricMeter
 from temporalio.worker import Worker
 
 from activities.clock import read_clock
@@ -26,9 +27,11 @@ from activities.planning import simulate_plan
 from activities.plugins import run_action_plugin
 from activities.sessions import SessionControl
 from activities.subscriptions import SubscriberActivities
+from fenix.census import run_census
 from fenix.cloud.driver import CloudDriver
 from fenix.cloud.factory import make_driver
 from fenix.egress import EgressPolicy
+from fenix.metrics import PROJECT_LABELS, MetricsUnavailable, prometheus_address, worker_runtime
 from fenix.settings import Settings, get_settings
 from fenix.signing import WebhookSecrets
 from fenix.temporal import TemporalUnreachable, connect_with_retry
@@ -49,8 +52,15 @@ WORKFLOWS = [MaintenanceSessionWorkflow, HostMaintenanceWorkflow, SubscriptionRe
 
 @asynccontextmanager
 async def running_worker(client: Client, settings: Settings, *, driver: CloudDriver | None = None,
-                         task_queue: str | None = None, poll_s: float | None = None) -> AsyncIterator[Worker]:
-    """A started worker; stops (gracefully) when the context exits."""
+                         task_queue: str | None = None, poll_s: float | None = None,
+                         census: MetricMeter | None = None) -> AsyncIterator[Worker]:
+    """A started worker; stops (gracefully) when the context exits.
+
+    `census`: the meter of the worker's metrics endpoint (its runtime's); the gauges of running sessions are set on
+    it every FENIX_METRICS_CENSUS_S (fenix/census.py). None: no such gauges (workflow and activity figures still go
+    to the client's runtime, a no-op one without an endpoint).
+    """
+    PROJECT_LABELS.limit = settings.metrics_project_labels
     driver = driver or make_driver(settings)
     cloud = CloudActivities(driver, poll_s=settings.cloud_poll_s if poll_s is None else poll_s,
                             inline_s=settings.move_inline_s)
@@ -79,10 +89,18 @@ async def running_worker(client: Client, settings: Settings, *, driver: CloudDri
             max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
             default_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         )
+        gauges = None
+        if census is not None and settings.metrics_census_s > 0:
+            gauges = asyncio.create_task(run_census(client, task_queue or settings.task_queue, census,
+                                                    settings.metrics_census_s))
         try:
             async with worker:
                 yield worker
         finally:
+            if gauges is not None:
+                gauges.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await gauges
             await webhooks.aclose()
 
 
@@ -92,9 +110,14 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    # The metrics endpoint comes up first (the SDK's and Fenix's figures, docs/operations.md): a worker still
+    # waiting for Temporal can be scraped, and its failed tries are counted there.
+    runtime = worker_runtime(settings)
+    if runtime is not None:
+        log.info("worker metrics at http://%s/metrics", prometheus_address(settings))
     # Started before Temporal, the worker waits for it (bounded, see connect_with_retry); a stop meanwhile ends
     # the wait at once.
-    connecting = asyncio.create_task(connect_with_retry(settings, "worker"))
+    connecting = asyncio.create_task(connect_with_retry(settings, "worker", runtime))
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
     stopping.cancel()
@@ -105,7 +128,7 @@ async def serve(settings: Settings) -> None:
         log.info("worker stopped before Temporal at %s was reachable", settings.temporal_address)
         return
     client = connecting.result()  # TemporalUnreachable once the wait is over
-    async with running_worker(client, settings):
+    async with running_worker(client, settings, census=runtime.metric_meter if runtime is not None else None):
         log.info("worker polling task queue %s at %s", settings.task_queue, settings.temporal_address)
         await stop.wait()
 
@@ -114,7 +137,7 @@ def main(settings: Settings | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         asyncio.run(serve(settings or get_settings()))
-    except (TemporalUnreachable, TemporalSettingsError) as err:
+    except (TemporalUnreachable, TemporalSettingsError, MetricsUnavailable) as err:
         # Exit non-zero so a supervisor (compose, systemd) restarts it; the log says why, without a traceback.
         logging.getLogger("fenix.worker").error("%s", err)
         logging.shutdown()

@@ -35,6 +35,7 @@ from temporalio.exceptions import ApplicationError
 from activities.webhook_body import aodh_body, native_body
 from fenix.cloud.clock import temporal_clock
 from fenix.egress import DestinationRefused, EgressPolicy
+from fenix.metrics import Figures
 from fenix.models.notification import BodyFormat, Delivery, DeliveryResult
 from fenix.signing import WebhookSecrets, sign
 
@@ -156,6 +157,22 @@ class WebhookActivities:
                 unusable URLs; ``WebhookUnavailable`` (retryable, honouring a short ``Retry-After``)
                 for 5xx, 408, 429, connection errors and timeouts. Details: ``{"host", "status_code"}``.
         """
+        # Every attempt is counted here, where its outcome is known: `fenix_notices_total` (workflows/outbox.py)
+        # counts each notice once, after Temporal's retries.
+        start = time.monotonic()
+        outcome = "error"  # cancelled (an abort), or a bug
+        try:
+            result = await self._deliver(req)
+            outcome = "ok"
+            return result
+        except ApplicationError as err:
+            outcome = "rejected" if err.non_retryable else "unavailable"
+            raise
+        finally:
+            Figures(activity.metric_meter()).webhook_attempt(req.envelope.event_type, outcome,
+                                                            time.monotonic() - start)
+
+    async def _deliver(self, req: Delivery) -> DeliveryResult:
         sub, env = req.subscription, req.envelope
         # Temporal's clock (virtual on the time-skipping server), as the workflow's deadlines are.
         sent_at = datetime.fromtimestamp(temporal_clock(), tz=UTC)

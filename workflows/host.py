@@ -16,6 +16,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.cloud import CloudActivities
+    from fenix.metrics import Figures
     from fenix.models.cloud import SETTLED_STATUSES, CloudSnapshot, Server
     from fenix.models.cloud_ops import (
         HostRequest,
@@ -180,6 +181,8 @@ class HostMaintenanceWorkflow:
             except ActivityError as err:
                 if settled_moves and workflow.cancellation_reason() is not None:
                     raise  # aborted: no other move starts (the session settles what is left)
+                Figures(workflow.metric_meter()).instance_action(attempt.value, "failed",
+                                                                 (workflow.now() - began).total_seconds())
                 outcome.error = str(err.cause or err)
                 refused = True
                 if attempt != action:
@@ -188,6 +191,7 @@ class HostMaintenanceWorkflow:
                 continue
             outcome.action, outcome.done, outcome.host = attempt, True, res.host
             outcome.seconds = (workflow.now() - began).total_seconds()
+            Figures(workflow.metric_meter()).instance_action(attempt.value, "done", outcome.seconds)
             outcome.error = None
             self._instance_notice(project, iid, INSTANCE_ACTION_DONE, {})
             break
@@ -229,8 +233,10 @@ class HostMaintenanceWorkflow:
 
     async def _wait_own_action(self, own: list[str]) -> None:
         """Give the owners until the deadline to move or delete OWN_ACTION instances themselves."""
-        deadline = workflow.now() + timedelta(seconds=self._inp.own_action_timeout_s)
+        began = workflow.now()
+        deadline = began + timedelta(seconds=self._inp.own_action_timeout_s)
         remaining = own
+        figures = Figures(workflow.metric_meter())
         while True:
             check = await workflow.execute_activity_method(
                 CloudActivities.wait_empty,
@@ -238,6 +244,8 @@ class HostMaintenanceWorkflow:
             for iid in sorted(set(remaining) - set(check.remaining)):
                 outcome = InstanceOutcome(instance_id=iid, project_id=self._inp.owners.get(iid, ""),
                                           action=InstanceAction.OWN_ACTION, done=True)
+                figures.instance_action(InstanceAction.OWN_ACTION.value, "done",
+                                        (workflow.now() - began).total_seconds())
                 self._result.instances.append(outcome)
                 await self._progress(instance=outcome)
             remaining = check.remaining
@@ -246,6 +254,7 @@ class HostMaintenanceWorkflow:
                 break
             await workflow.sleep(min(OWN_ACTION_POLL.total_seconds(), left))
         for iid in remaining:
+            figures.instance_action(InstanceAction.OWN_ACTION.value, "failed", (workflow.now() - began).total_seconds())
             await self._move(iid, _mover(self._inp.default_action),
                              fallback="OWN_ACTION not done by its deadline; the engine moved it")
 

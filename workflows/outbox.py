@@ -20,6 +20,7 @@ from temporalio.exceptions import ActivityError
 from temporalio.workflow import ActivityConfig
 
 with workflow.unsafe.imports_passed_through():
+    from fenix.metrics import Figures
     from fenix.models.notification import (
         AODH_STATES,
         EVENT_HOST,
@@ -101,6 +102,8 @@ class Outbox:
             # (INSTANCE_ACTION_FAILED) would only make it answer 500. Native subscribers get everything.
             targets = [s for s in targets if s.format != BodyFormat.AODH]
         options = WEBHOOK_INFO if informational else WEBHOOK
+        if not targets:
+            Figures(workflow.metric_meter()).notice(envelope.event_type, _state(envelope), "no_subscriber")
         results = await asyncio.gather(*(self._deliver_one(sub, envelope, options) for sub in targets))
         reached = [r.delivered_at for r in results if r is not None and r.delivered_at is not None]
         return Outcome(subscribers=len(subs.subscriptions), delivered=sum(r is not None for r in results),
@@ -113,9 +116,16 @@ class Outbox:
             result: DeliveryResult = await workflow.execute_activity(
                 "deliver_notification", Delivery(subscription=sub, envelope=envelope), result_type=DeliveryResult,
                 **options)
+            Figures(workflow.metric_meter()).notice(envelope.event_type, _state(envelope), "delivered")
             return result
         except ActivityError as err:
+            Figures(workflow.metric_meter()).notice(envelope.event_type, _state(envelope), "failed")
             cause = err.cause or err
             self._log(f"delivery of {envelope.payload.get('state')} to {sub.url} failed: {cause}",
                       envelope.project_id)
             return None
+
+
+def _state(envelope: NoticeEnvelope) -> str:
+    """The notice's state (MAINTENANCE, IN_MAINTENANCE, INSTANCE_ACTION_DONE, ...): a small, fixed set of labels."""
+    return str(envelope.payload.get("state") or "")

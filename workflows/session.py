@@ -22,8 +22,10 @@ from temporalio.workflow import ChildWorkflowCancellationType, ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from activities.cloud import CloudActivities
     from fenix.constants import SA_HOSTS, SA_STATE, SESSION_WORKFLOW_TYPE, disable_reason, host_workflow_id
+    from fenix.metrics import Figures
     from fenix.models.cloud import CloudSnapshot
     from fenix.models.cloud_ops import HostRequest, SnapshotRequest
+    from fenix.models.gauges import HostGauges, HostWait, SessionGauges
     from fenix.models.host_run import HostMaintenanceInput, HostMaintenanceResult, HostProgress
     from fenix.models.notification import (
         EVENT_HOST,
@@ -58,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.clock import stable_now
     from workflows.errors import SessionFailed
     from workflows.host import HostMaintenanceWorkflow
+    from workflows.host_plan import host_plan_s
     from workflows.options import CLEANUP, CLOUD_CALL, PLUGIN
     from workflows.outbox import Outbox, Outcome
     from workflows.owned_constraints import OwnedVnfFlow
@@ -95,6 +98,10 @@ class MaintenanceSessionWorkflow:
         # project -> (which asking, state) still open: closed by its reply or its default. Kept apart from the
         # project record, whose state the vnf flow also sets for per-instance notices.
         self._open: dict[str, tuple[int, str]] = {}
+        # For the metrics only (reply latency, the census's `gauges` query); never read by a decision.
+        self._asked_at: dict[str, datetime] = {}  # project -> when it was last asked
+        self._disabled_at: dict[str, datetime] = {}  # host -> when this session disabled it
+        self._plan_s: dict[str, float] = {}  # host -> how long the session planned it to stay disabled
         # Every reply taken, by (project, state answered, instance or ""): the same reply sent again (a VNFM that
         # retries because its PUT was cut after the API forwarded it) is answered as before, not with a 409.
         self._taken: dict[tuple[str, str, str], ProjectReply] = {}
@@ -127,6 +134,9 @@ class MaintenanceSessionWorkflow:
             else:
                 await self._fail(_root_message(err))
         await workflow.wait_condition(workflow.all_handlers_finished)
+        Figures(workflow.metric_meter()).session_ended(
+            inp.workflow, self._d.state.value, self._d.aborted,
+            (workflow.now() - workflow.info().start_time).total_seconds())
         return self._d
 
     async def _start(self) -> tuple[CloudSnapshot, list[str]]:
@@ -273,6 +283,7 @@ class MaintenanceSessionWorkflow:
         deadline = workflow.now() + timedelta(seconds=window_s)
         for pid in projects:
             self._replies.pop(pid, None)
+            self._asked_at[pid] = workflow.now()
             self._asks[pid] = self._asks.get(pid, 0) + 1
             self._open[pid] = (self._asks[pid], state.value)
             p = self._d.project(pid)
@@ -308,7 +319,7 @@ class MaintenanceSessionWorkflow:
                 for pid in projects:
                     p = self._d.project(pid)
                     if p.awaiting and p.state == state.value:
-                        self._default(pid, state, "no reply to {state} by the deadline: default applied")
+                        self._default(pid, state, "no reply to {state} by the deadline: default applied", "timeout")
         for pid in projects:
             reply = self._replies.get(pid)
             if reply is not None and not reply.ack and nack_fails:
@@ -329,7 +340,7 @@ class MaintenanceSessionWorkflow:
                 task.cancel()
                 if self._open.get(pid) == (ask, state.value):
                     self._default(pid, state, "notice not delivered within its reply window (the endpoint keeps "
-                                              "failing): default applied for {state}")
+                                              "failing): default applied for {state}", "undelivered")
                 return
         outcome = await task
         p = self._d.project(pid)
@@ -344,7 +355,8 @@ class MaintenanceSessionWorkflow:
 
         if outcome.delivered == 0 and still_asked():
             why = "no subscription" if outcome.subscribers == 0 else "notice could not be delivered"
-            self._default(pid, state, f"{why}: default applied for {{state}}")
+            cause = "no_subscriber" if outcome.subscribers == 0 else "undelivered"
+            self._default(pid, state, f"{why}: default applied for {{state}}", cause)
             return
         if window_s is None or outcome.delivered_at is None or not still_asked():
             return
@@ -356,9 +368,12 @@ class MaintenanceSessionWorkflow:
                                           timeout=max(0.001, (deadline - workflow.now()).total_seconds()))
         except TimeoutError:
             if still_asked():
-                self._default(pid, state, "no reply to {state} by the deadline: default applied")
+                self._default(pid, state, "no reply to {state} by the deadline: default applied", "timeout")
 
-    def _default(self, pid: str, state: SessionState, why: str) -> None:
+    def _default(self, pid: str, state: SessionState, why: str, cause: str) -> None:
+        """Apply the default to `pid`'s open question; `cause` (timeout, no_subscriber, undelivered) for the
+        metrics."""
+        Figures(workflow.metric_meter()).reply(state.value, f"default_{cause}")
         p = self._d.project(pid)
         if p.state == state.value:
             p.awaiting = False
@@ -466,6 +481,7 @@ class MaintenanceSessionWorkflow:
         if keys[0][2] == "" and self._vnf is not None and reply.replied_state in {s.value for s in PER_INSTANCE}:
             keys += [(reply.project_id, reply.replied_state, iid) for iid in self._vnf.reply_targets(reply)]
         self._taken.update(dict.fromkeys(keys, reply))
+        self._count_reply(reply, [iid for _, _, iid in keys if iid])
         if self._vnf is not None and reply.replied_state in {s.value for s in PER_INSTANCE}:
             self._log("reply", reply.state + (f" instance_action={reply.instance_action.value}"
                                               if reply.instance_action else ""), project_id=reply.project_id,
@@ -481,6 +497,19 @@ class MaintenanceSessionWorkflow:
         detail = reply.state + (f" {actions}" if actions else "") + \
             (f" instance_action={reply.instance_action.value}" if reply.instance_action else "")
         self._log("reply", detail, project_id=reply.project_id, state=reply.state)
+
+    def _count_reply(self, reply: ProjectReply, instances: list[str]) -> None:
+        """The reply's figures: its outcome, and how long the project took since it was asked (per-instance
+        replies: since the earliest of the instances answered was warned)."""
+        figures = Figures(workflow.metric_meter())
+        figures.reply(reply.replied_state, "ack" if reply.ack else "nack")
+        if instances:
+            warned = [r.notified_at for i in instances if (r := self._d.instance(i)) is not None and r.notified_at]
+            asked = min(warned) if warned else None
+        else:
+            asked = self._asked_at.get(reply.project_id)
+        if asked is not None:
+            figures.reply_latency(reply.replied_state, reply.project_id, (workflow.now() - asked).total_seconds())
 
     @workflow.signal
     def host_progress(self, progress: HostProgress) -> None:
@@ -525,6 +554,35 @@ class MaintenanceSessionWorkflow:
         return SessionStatus(session_id=self._d.session_id, state=self._d.state, reason=self._d.reason,
                              current=self._d.current, hosts_total=len(self._d.hosts),
                              hosts_maintained=sum(h.maintained for h in self._d.hosts))
+
+    @workflow.query
+    def gauges(self) -> SessionGauges:
+        """What the metrics census reads (fenix/census.py): state, hosts, waits and deadlines, without the history."""
+        d = self._d
+        until = [p.reply_at for p in d.projects if p.awaiting and p.reply_at is not None]
+        until += [i.actions_at for i in d.instances if i.actions_at is not None and not i.action_done]
+        if d.state == S.MAINTENANCE:
+            until.append(d.maintenance_at)
+        hosts = []
+        for h in d.hosts:
+            disabled = h.disabled_by_session and h.name in self._disabled_at
+            hosts.append(HostGauges(host=h.name, phase=h.phase,
+                                    disabled_at=self._disabled_at[h.name] if disabled else None,
+                                    plan_s=self._plan_s.get(h.name) if disabled else None,
+                                    waits=self._waits(h.name)))
+        return SessionGauges(session_id=d.session_id, workflow=d.workflow, state=d.state,
+                             last_progress_at=d.history[-1].at if d.history else workflow.info().start_time,
+                             waiting_until=max(until) if until else None, hosts=hosts)
+
+    def _waits(self, host: str) -> list[HostWait]:
+        """What the host waits for: the vnf flow's own account; in the default flow, the replies of the projects
+        asked about its instances."""
+        if self._vnf is not None:
+            return self._vnf.waits.get(host, [])
+        return [HostWait(reason="reply", project_id=p.project_id, since=self._asked_at[p.project_id])
+                for p in self._d.projects
+                if p.awaiting and p.project_id in self._asked_at and any(
+                    (i := self._d.instance(iid)) is not None and i.host == host for iid in p.asked_instances)]
 
     @workflow.query
     def project_instances(self, q: ProjectInstancesQuery) -> ProjectInstances:
@@ -574,13 +632,18 @@ class MaintenanceSessionWorkflow:
         live = {i.project_id for i in self._d.instances}
         return [p.project_id for p in self._d.projects if not with_instances or p.project_id in live]
 
-    async def _disable(self, host: str) -> None:
+    async def _disable(self, host: str, plan_s: float | None = None) -> None:
+        """Disable `host` for the session. `plan_s`: how long it should stay so at most (workflows/host_plan.py;
+        default: from the session's windows and the instances on it now), for the metrics."""
         record = self._d.host(host)
         if record.disabled_by_session or record.maintained:
             return
         # Marked before the call: an abort can land while the disable is in flight and still happen in the
         # cloud. The cleanup then enables the host only if it carries this session's reason.
         record.disabled_by_session = True
+        self._disabled_at[host] = workflow.now()
+        self._plan_s[host] = plan_s if plan_s is not None else host_plan_s(
+            self._inp, sum(1 for i in self._d.instances if i.host == host))
         await workflow.execute_activity_method(
             CloudActivities.disable_host, HostRequest(host=host, reason=self._disable_reason), **CLOUD_CALL)
         record.phase = HostPhase.DISABLED
@@ -651,6 +714,7 @@ class MaintenanceSessionWorkflow:
     def _set_state(self, state: SessionState, current: str) -> None:
         if state != self._d.state or not any(h.kind == "state" for h in self._d.history):
             self._log("state", state.value, state=state.value)
+            Figures(workflow.metric_meter()).session_transition(self._d.workflow, state.value)
         self._d.state = state
         workflow.upsert_search_attributes([SA_STATE.value_set(state.value)])
         self._current(current)

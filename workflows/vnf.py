@@ -21,7 +21,9 @@ from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.cloud import CloudActivities
+    from fenix.metrics import Figures
     from fenix.models.cloud_ops import EstimatesRequest, EvictRequest, MigrateRequest, WaitEmptyRequest
+    from fenix.models.gauges import HostWait
     from fenix.models.notification import (
         EVENT_PROJECT,
         INSTANCE_ACTION_DONE,
@@ -38,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.cancel import raise_if_cancelled
     from workflows.clock import stable_now
     from workflows.errors import SessionFailed
+    from workflows.host_plan import host_plan_s
     from workflows.moves import follow_move
     from workflows.options import CLOUD_CALL, MIGRATION_STEP, REGISTRY_QUERY
     from workflows.outbox import Outcome
@@ -82,6 +85,8 @@ class VnfFlow:
         # several local activities at once could be split over workflow tasks differently on replay.
         self._loop_clock = False
         self._ended: list[Callable[[datetime], None]] = []
+        # What each host waits for and since when, kept across decisions (the metrics' account of held_by).
+        self.waits: dict[str, list[HostWait]] = {}
 
     # --- the flow --------------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -154,7 +159,9 @@ class VnfFlow:
                     await self._refresh()
                     continue
                 for host in d.start:
-                    await s._disable(host)
+                    on_host = pacer.on_host(host)
+                    await s._disable(host, plan_s=host_plan_s(
+                        s._inp, len(on_host), max((i.lead_s for i in on_host), default=s._inp.windows.prepare)))
                     s._d.host(host).phase = HostPhase.EVACUATING
                 for n in d.notify:
                     self._warn(n)
@@ -367,9 +374,13 @@ class VnfFlow:
         assert self.pacer is not None
         s, inst = self.s, self.pacer.insts[a.instance_id]
         source = inst.source or inst.origin
-        if self._awaiting.pop(inst.id, None) is not None:
+        figures = Figures(workflow.metric_meter())
+        asked = self._awaiting.pop(inst.id, None)
+        if asked is not None:
+            figures.reply(asked[1].value, "default_timeout")
             s._log("default", f"no reply for instance {inst.id} by actions_at: {inst.action_source}",
                    project_id=inst.project_id)
+        started = workflow.now()
         self._sync_project(inst.project_id)
         record = s._d.instance(inst.id)
         if record is not None:
@@ -392,6 +403,7 @@ class VnfFlow:
         except (ActivityError, ApplicationError) as err:
             if workflow.cancellation_reason() is not None:
                 raise
+            figures.instance_action(a.action.value, "failed", (workflow.now() - started).total_seconds())
             error = str(err.cause or err) if isinstance(err, ActivityError) else err.message
             if self._loop_clock:
                 self._ended.append(lambda now: self._failed(a, source, error, now))
@@ -400,6 +412,7 @@ class VnfFlow:
             return
         finally:
             self._dirty = True
+        figures.instance_action(a.action.value, "done", (workflow.now() - started).total_seconds())
         if done_at is None:
             self._ended.append(lambda now: self._done(a, source, host, now))
         else:
@@ -490,11 +503,16 @@ class VnfFlow:
     def _show(self, d: Decision) -> None:
         assert self.pacer is not None
         s = self.s
+        now = workflow.now()
         for record in s._d.hosts:
             holds = d.holds.get(record.name, [])
             if len(holds) > MAX_HOLDS_SHOWN:
                 holds = holds[:MAX_HOLDS_SHOWN] + [f"... and {len(holds) - MAX_HOLDS_SHOWN} more"]
             record.held_by = holds
+            # A wait keeps the time it began for as long as the host keeps waiting for it.
+            since = {(w.reason, w.project_id): w.since for w in self.waits.get(record.name, [])}
+            self.waits[record.name] = [HostWait(reason=r, project_id=p, since=since.get((r, p), now))
+                                       for r, p in d.waits.get(record.name, [])]
         counts = dict.fromkeys(Step, 0)
         for inst in self.pacer.insts.values():
             if inst.origin in self.pacer.hosts:

@@ -45,7 +45,7 @@ async def test_api_worker_and_a_session_from_the_command_line(dev_env: WorkflowE
     host = f"{queue}-h0"  # the dev server is shared: no other test's session holds this host
     env = cli_env(data_dir=str(tmp_path), temporal_address=dev_env.client.service_client.config.target_host,
                   task_queue=queue, registry_workflow_id=f"subscriptions-{queue}", api_port=str(free_port()),
-                  sim_time_scale="0.01")
+                  sim_time_scale="0.01", worker_metrics_port=str(free_port()))
     SimulatedCloud(tmp_path / "simcloud.sqlite").seed(SimSeed(hosts=[SimHostSpec(name=host, vcpus=4,
                                                                                  memory_mb=8192)]))
     admin = tokens.ensure_admin(tmp_path / "tokens.json", "admin")  # the file keeps only its hash
