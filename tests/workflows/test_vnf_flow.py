@@ -102,12 +102,11 @@ async def test_vnf_replies_are_per_instance_and_validated(ts_env: WorkflowEnviro
             d = await _detail(st, sid)
             waiting = next((p for p in d["projects"] if p["awaiting"] and p["asked_instances"]
                             and p["state"] in ("PREPARE_MAINTENANCE", "PLANNED_MAINTENANCE")), {})
-            return bool(waiting)
+            # Asked, and the notice delivered: until then the host says the lead time has not begun.
+            holds = [h for host in d["hosts"] for h in host["held_by"]]
+            return bool(waiting) and any("reply or its lead time" in h for h in holds)
 
-        await poll(someone_waits, "a project waiting for an instance reply", timeout=30)
-        d = await _detail(st, sid)
-        holds = [h for host in d["hosts"] for h in host["held_by"]]
-        assert any("reply or its lead time" in h for h in holds), holds
+        await poll(someone_waits, "a project waiting for an instance reply, its notice delivered", timeout=30)
         pid, iid, state = waiting["project_id"], waiting["asked_instances"][0], waiting["state"]
         other = next(s.id for s in before.servers if s.id not in waiting["asked_instances"] and s.project_id == pid) \
             if sum(s.project_id == pid for s in before.servers) > 1 else "not-an-instance"
