@@ -29,6 +29,8 @@ from activities.subscriptions import SubscriberActivities
 from fenix.cloud.driver import CloudDriver
 from fenix.cloud.factory import make_driver
 from fenix.egress import EgressPolicy
+from fenix.health import CheckResult, CheckStatus, Readiness, merge, temporal_checks
+from fenix.health_server import HealthServer
 from fenix.settings import Settings, get_settings
 from fenix.signing import WebhookSecrets
 from fenix.temporal import TemporalUnreachable, connect_with_retry
@@ -85,28 +87,72 @@ async def running_worker(client: Client, settings: Settings, *, driver: CloudDri
             await webhooks.aclose()
 
 
-async def serve(settings: Settings) -> None:
+class WorkerReadiness:
+    """What the worker's /readyz reports: connected to Temporal, which answers, with the namespace and Fenix's
+    search attributes (fenix/health.py), and the worker polling its task queue."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.client: Client | None = None
+        self.worker: Worker | None = None
+
+    async def __call__(self) -> Readiness:
+        not_connected = f"not connected to Temporal at {self.settings.temporal_address} yet (the worker is starting)"
+        temporal = await temporal_checks(self.client, self.settings, not_connected)
+        queue, worker = self.settings.task_queue, self.worker
+        if worker is not None and worker.is_running:
+            polling = CheckResult(status=CheckStatus.OK, detail=f"polling task queue {queue}")
+        else:
+            why = "stopped" if worker is not None and worker.is_shutdown else "not started yet"
+            polling = CheckResult(status=CheckStatus.FAILED, detail=f"not polling task queue {queue}: {why}")
+        return merge(temporal, {"polling": polling})
+
+
+async def start_health_server(settings: Settings, readiness: WorkerReadiness) -> HealthServer:
+    health = HealthServer(readiness, settings.worker_health_host, settings.worker_health_port)
+    if settings.worker_health_port:
+        try:
+            await health.start()
+        except OSError as err:
+            # Not fatal: several workers may share a host (and the default port). Polling matters more.
+            logging.getLogger("fenix.worker").error(
+                "no health endpoints: cannot listen on %s:%d (%s); give each worker on this host its own "
+                "FENIX_WORKER_HEALTH_PORT, or 0 for none", settings.worker_health_host, settings.worker_health_port,
+                err.strerror or err)
+    return health
+
+
+async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run a worker until SIGINT or SIGTERM (or `stop`, for tests), with its health endpoints."""
     log = logging.getLogger("fenix.worker")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    # Started before Temporal, the worker waits for it (bounded, see connect_with_retry); a stop meanwhile ends
-    # the wait at once.
-    connecting = asyncio.create_task(connect_with_retry(settings, "worker"))
-    stopping = asyncio.create_task(stop.wait())
-    await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    stopping.cancel()
-    if not connecting.done():
-        connecting.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await connecting
-        log.info("worker stopped before Temporal at %s was reachable", settings.temporal_address)
-        return
-    client = connecting.result()  # TemporalUnreachable once the wait is over
-    async with running_worker(client, settings):
-        log.info("worker polling task queue %s at %s", settings.task_queue, settings.temporal_address)
-        await stop.wait()
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+    readiness = WorkerReadiness(settings)
+    # Up before Temporal is reached: a probe sees a live process that is not ready yet, and why.
+    health = await start_health_server(settings, readiness)
+    try:
+        # Started before Temporal, the worker waits for it (bounded, see connect_with_retry); a stop meanwhile ends
+        # the wait at once.
+        connecting = asyncio.create_task(connect_with_retry(settings, "worker"))
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not connecting.done():
+            connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await connecting
+            log.info("worker stopped before Temporal at %s was reachable", settings.temporal_address)
+            return
+        client = readiness.client = connecting.result()  # TemporalUnreachable once the wait is over
+        async with running_worker(client, settings) as worker:
+            readiness.worker = worker
+            log.info("worker polling task queue %s at %s", settings.task_queue, settings.temporal_address)
+            await stop.wait()
+    finally:
+        await health.close()
 
 
 def main(settings: Settings | None = None) -> None:

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from temporalio.client import Client
 
 from api import errors
-from api.auth import make_authenticator
+from api.auth import Authenticator, make_authenticator
 from api.body_limit import BodyLimit
 from api.deadline import Clock, wall_clock
 from api.gate import AuthFirst, Utf8Body
 from api.routes import constraints, hosts, plan, projects, sessions, subscriptions
 from api.temporal_link import TemporalLink
+from fenix.health import ReadinessOut, merge, run_check
 from fenix.settings import Settings, get_settings
 
 # The exit status when Temporal never came (uvicorn's own for an application that cannot start): non-zero, so
@@ -80,11 +83,17 @@ def create_app(settings: Settings | None = None, client: Client | None = None, c
         """Liveness: the process serves. Does not look at Temporal."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"], responses={503: errors.API_ERRORS[503]})
-    async def readyz(request: Request) -> dict[str, str]:
-        """Readiness: connected to Temporal, and Temporal answers now; else 503 with the reason."""
+    @app.get("/readyz", tags=["health"], response_model=ReadinessOut,
+             responses={503: {"model": ReadinessOut, "description": "a check failed: `error` says which and why"}})
+    async def readyz(request: Request) -> JSONResponse:
+        """Readiness: connected to Temporal, which answers now, with the namespace and Fenix's search attributes;
+        the tokens file (or Keystone) usable. Each check's result; 503 when one failed."""
         link: TemporalLink = request.app.state.temporal
-        await link.check()
-        return {"status": "ready"}
+        authenticator: Authenticator = request.app.state.authenticator
+        temporal, auth = await asyncio.gather(link.checks(), run_check(authenticator.check))
+        readiness = merge(temporal, {"auth": auth})
+        return JSONResponse(readiness.body().model_dump(mode="json", exclude_none=True),
+                            status_code=200 if readiness.ready else 503,
+                            headers=None if readiness.ready else errors.RETRY_AFTER)
 
     return app

@@ -114,6 +114,11 @@ class Settings(BaseSettings):
     # the body streams in for chunked requests. Fenix's largest real bodies (a session with plug-ins) are a few KB.
     api_max_body_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
 
+    # The worker's /healthz and /readyz (fenix/health_server.py); 0: none. 9464 is left to its Prometheus metrics.
+    # Loopback by default, like the API: set 0.0.0.0 for probes from outside the host or container (Kubernetes).
+    worker_health_port: int = Field(9465, ge=0, le=65535)
+    worker_health_host: str = "127.0.0.1"
+
     @property
     def api_url(self) -> str:
         return (self.public_url or f"http://{self.api_host}:{self.api_port}/v1").rstrip("/")

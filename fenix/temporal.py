@@ -87,3 +87,11 @@ async def register_search_attributes(client: Client) -> None:
     await client.operator_service.add_search_attributes(AddSearchAttributesRequest(
         namespace=client.namespace,
         search_attributes={k.name: k.indexed_value_type for k in SEARCH_ATTRIBUTES}))  # type: ignore[misc]
+
+
+def search_attribute_type_name(value: int) -> str:
+    """INDEXED_VALUE_TYPE_KEYWORD_LIST -> KeywordList: the spelling of the temporal CLI and the Temporal docs."""
+    from temporalio.api.enums.v1 import IndexedValueType
+
+    raw = IndexedValueType.Name(value).removeprefix("INDEXED_VALUE_TYPE_")  # type: ignore[arg-type]
+    return "".join(part.capitalize() for part in raw.split("_"))
