@@ -31,6 +31,8 @@ from fenix.cloud.factory import make_driver
 from fenix.egress import EgressPolicy
 from fenix.health import CheckResult, CheckStatus, Readiness, merge, temporal_checks
 from fenix.health_server import HealthServer
+from fenix.log_context import LogContextInterceptor
+from fenix.logs import configure_logging
 from fenix.settings import Settings, get_settings
 from fenix.signing import WebhookSecrets
 from fenix.temporal import TemporalUnreachable, connect_with_retry
@@ -72,6 +74,8 @@ async def running_worker(client: Client, settings: Settings, *, driver: CloudDri
                         sessions.cancel, sessions.probe, sessions.terminate, sessions.hosts_disabled_by,
                         sessions.liveness, sessions.release_lease],
             activity_executor=pool,
+            # Every line an activity causes carries its ids.
+            interceptors=[LogContextInterceptor()],
             max_concurrent_activities=threads,
             max_cached_workflows=settings.worker_max_cached_workflows,
             # A cancel (abort) reaches an activity only in the answer to a heartbeat the SDK actually sends;
@@ -156,9 +160,10 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
 
 
 def main(settings: Settings | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = settings or get_settings()
+    configure_logging(settings.log_format, settings.log_level)
     try:
-        asyncio.run(serve(settings or get_settings()))
+        asyncio.run(serve(settings))
     except TemporalUnreachable as err:
         # Exit non-zero so a supervisor (compose, systemd) restarts it; the log says why, without a traceback.
         logging.getLogger("fenix.worker").error("%s", err)

@@ -8,7 +8,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from temporalio.client import Client
 
@@ -17,9 +17,11 @@ from api.auth import Authenticator, make_authenticator
 from api.body_limit import BodyLimit
 from api.deadline import Clock, wall_clock
 from api.gate import AuthFirst, Utf8Body
+from api.log_context import bind_request_context
 from api.routes import constraints, hosts, plan, projects, sessions, subscriptions
 from api.temporal_link import TemporalLink
 from fenix.health import ReadinessOut, merge, run_check
+from fenix.logs import configure_logging, logging_configured
 from fenix.settings import Settings, get_settings
 
 # The exit status when Temporal never came (uvicorn's own for an application that cannot start): non-zero, so
@@ -27,23 +29,14 @@ from fenix.settings import Settings, get_settings
 GAVE_UP_EXIT = 3
 
 
-def _log_to_stderr() -> None:
-    """uvicorn sets up only its own loggers: without this, Fenix's (each try to reach Temporal, errors) would reach
-    stderr only from WARNING up and without a time. Left alone when the host program has set up logging."""
-    fenix = logging.getLogger("fenix")
-    if fenix.handlers or logging.getLogger().handlers:
-        return
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    fenix.addHandler(handler)
-    fenix.setLevel(logging.INFO)
-
-
 def create_app(settings: Settings | None = None, client: Client | None = None, clock: Clock | None = None) -> FastAPI:
     """Build the app. Tests inject a Temporal client, and on the time-skipping server its virtual clock (write
     deadlines are compared with the workflows' time); otherwise it connects at start-up, in the background."""
     settings = settings or get_settings()
-    _log_to_stderr()
+    # uvicorn (docker-compose runs it directly) sets up only its own loggers: without this, Fenix's would reach stderr
+    # only from WARNING up, without a time. Left alone when something set up logging already (`fenix api`, tests).
+    if not logging_configured():
+        configure_logging(settings.log_format, settings.log_level)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -62,6 +55,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None, c
                 os._exit(GAVE_UP_EXIT)  # after the graceful shutdown; SystemExit here would only be logged
 
     app = FastAPI(title="Fenix", version="0.1.0", lifespan=lifespan,
+                  dependencies=[Depends(bind_request_context)],  # log lines name the request's session, project...
                   description="Rolling infrastructure maintenance that talks to the applications. "
                               "Fenix v1 compatible. Authenticate with `X-Auth-Token` or a bearer token.")
     errors.install(app)

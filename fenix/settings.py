@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -114,10 +114,19 @@ class Settings(BaseSettings):
     # the body streams in for chunked requests. Fenix's largest real bodies (a session with plug-ins) are a few KB.
     api_max_body_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
 
+    # Logs (fenix/logs.py): human-readable lines, or one JSON object per line for a log shipper. Both carry the
+    # session, host, project and Temporal ids where they are known.
+    log_format: Literal["console", "json"] = "console"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     # The worker's /healthz and /readyz (fenix/health_server.py); 0: none. 9464 is left to its Prometheus metrics.
     # Loopback by default, like the API: set 0.0.0.0 for probes from outside the host or container (Kubernetes).
     worker_health_port: int = Field(9465, ge=0, le=65535)
     worker_health_host: str = "127.0.0.1"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value  # FENIX_LOG_LEVEL=debug is fine too
 
     @property
     def api_url(self) -> str:

@@ -27,8 +27,12 @@ def run_api(
     import uvicorn
 
     from api.app import create_app
+    from fenix.logs import configure_logging
 
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level=log_level)
+    configure_logging(settings.log_format, settings.log_level)
+    # log_config=None: uvicorn's lines go through Fenix's logging (FENIX_LOG_FORMAT), not its own handlers.
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level=log_level,
+                log_config=None)
 
 
 def run_worker() -> None:

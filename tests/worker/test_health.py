@@ -1,9 +1,10 @@
 """The worker's `/healthz` and `/readyz` (FENIX_WORKER_HEALTH_PORT): alive at once, ready once it polls on the real
-dev server, 503 with the reason before; and `fenix worker` as a process."""
+dev server, 503 with the reason before; and `fenix worker` as a process, logging JSON lines."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import socket
 import uuid
@@ -90,10 +91,11 @@ async def test_not_ready_before_temporal(tmp_path: Path) -> None:
         assert "polling: not polling task queue" in body["error"]
 
 
-async def test_fenix_worker_process_health(dev_env: WorkflowEnvironment, tmp_path: Path) -> None:
+async def test_fenix_worker_process_health_and_json_logs(dev_env: WorkflowEnvironment, tmp_path: Path) -> None:
     port, queue = free_port(), f"health-{uuid.uuid4().hex[:8]}"
     env = cli_env(data_dir=str(tmp_path), temporal_address=dev_env.client.service_client.config.target_host,
-                  task_queue=queue, registry_workflow_id=f"subscriptions-{queue}", worker_health_port=str(port))
+                  task_queue=queue, registry_workflow_id=f"subscriptions-{queue}", worker_health_port=str(port),
+                  log_format="json")
     log = tmp_path / "worker.log"
     async with fenix_service("worker", env, log) as worker, \
             httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
@@ -107,7 +109,12 @@ async def test_fenix_worker_process_health(dev_env: WorkflowEnvironment, tmp_pat
 
         await poll(ready, f"fenix worker to be ready (see {log})", timeout=30, every=0.1)
     assert worker.returncode == 0, log.read_text()
-    assert "worker polling task queue" in log.read_text()
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    assert any(line["message"] == f"worker polling task queue {queue} at {env['FENIX_TEMPORAL_ADDRESS']}"
+               and line["logger"] == "fenix.worker" and line["level"] == "info" for line in lines), lines
+    # Temporal's core (Rust) writes its own lines; everything from Python is JSON.
+    others = [line for line in log.read_text().splitlines() if not line.startswith("{")]
+    assert all("temporalio_sdk_core" in line or "temporal_sdk_core" in line for line in others), others
 
 
 async def test_a_busy_port_is_no_reason_to_stop(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
