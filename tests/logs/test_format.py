@@ -93,12 +93,19 @@ def test_console_is_for_people(log_stream: Configure) -> None:
     assert "session_id=s4" in line and "fenix.temporal" in line
 
 
-def test_uvicorn_lines_go_the_same_way(log_stream: Configure) -> None:
+def test_uvicorn_lines_go_the_same_way(log_stream: Configure, monkeypatch: pytest.MonkeyPatch) -> None:
     uvicorn_log = logging.getLogger("uvicorn.error")
-    uvicorn_log.addHandler(logging.NullHandler())  # what uvicorn's own set-up leaves
-    uvicorn_log.propagate = False
-    stream = log_stream("json", "INFO")
-    uvicorn_log.info("Started server process", extra={"color_message": "Started \x1b[36mserver\x1b[0m process"})
+    # What uvicorn's own set-up leaves (--log-level info); put back afterwards: other tests run uvicorn, and one
+    # with log_level="warning" leaves that level behind.
+    monkeypatch.setattr(uvicorn_log, "handlers", [logging.NullHandler()])
+    monkeypatch.setattr(uvicorn_log, "propagate", False)
+    level = uvicorn_log.level
+    uvicorn_log.setLevel(logging.INFO)
+    try:
+        stream = log_stream("json", "INFO")
+        uvicorn_log.info("Started server process", extra={"color_message": "Started \x1b[36mserver\x1b[0m process"})
+    finally:
+        uvicorn_log.setLevel(level)
     (line,) = lines(stream.getvalue())
     assert line["logger"] == "uvicorn.error" and "color_message" not in line
 
