@@ -36,6 +36,7 @@ from fenix.logs import configure_logging
 from fenix.settings import Settings, get_settings
 from fenix.signing import WebhookSecrets
 from fenix.temporal import TemporalUnreachable, connect_with_retry
+from fenix.tracing import WORKER_SERVICE, setup_tracing, temporal_interceptors
 from workflows.abort import SessionAbortWorkflow
 from workflows.constraints import ConstraintsRegistryWorkflow
 from workflows.host import HostMaintenanceWorkflow
@@ -46,6 +47,7 @@ from workflows.registry import SubscriptionRegistryWorkflow
 from workflows.session import MaintenanceSessionWorkflow
 
 HEARTBEAT_THROTTLE = timedelta(seconds=3)
+FLUSH_SPANS_MS = 2000
 WORKFLOWS = [MaintenanceSessionWorkflow, HostMaintenanceWorkflow, SubscriptionRegistryWorkflow, PlanPreviewWorkflow,
              ConstraintsRegistryWorkflow, ProjectConstraintsWorkflow, SessionAbortWorkflow, HostLeasesWorkflow]
 
@@ -74,7 +76,7 @@ async def running_worker(client: Client, settings: Settings, *, driver: CloudDri
                         sessions.cancel, sessions.probe, sessions.terminate, sessions.hosts_disabled_by,
                         sessions.liveness, sessions.release_lease],
             activity_executor=pool,
-            # Every line an activity causes carries its ids.
+            # Every line an activity causes carries its ids (the client's tracing interceptor, when on, comes first).
             interceptors=[LogContextInterceptor()],
             max_concurrent_activities=threads,
             max_cached_workflows=settings.worker_max_cached_workflows,
@@ -138,9 +140,10 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     # Up before Temporal is reached: a probe sees a live process that is not ready yet, and why.
     health = await start_health_server(settings, readiness)
     try:
+        provider = setup_tracing(settings, WORKER_SERVICE)
         # Started before Temporal, the worker waits for it (bounded, see connect_with_retry); a stop meanwhile ends
         # the wait at once.
-        connecting = asyncio.create_task(connect_with_retry(settings, "worker"))
+        connecting = asyncio.create_task(connect_with_retry(settings, "worker", temporal_interceptors(provider)))
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
@@ -155,6 +158,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             readiness.worker = worker
             log.info("worker polling task queue %s at %s", settings.task_queue, settings.temporal_address)
             await stop.wait()
+        if provider is not None:
+            provider.force_flush(FLUSH_SPANS_MS)
     finally:
         await health.close()
 

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
+from opentelemetry.sdk.trace import TracerProvider
 from temporalio.client import Client
 
 from api import errors
@@ -23,33 +24,40 @@ from api.temporal_link import TemporalLink
 from fenix.health import ReadinessOut, merge, run_check
 from fenix.logs import configure_logging, logging_configured
 from fenix.settings import Settings, get_settings
+from fenix.tracing import API_SERVICE, instrument_api, setup_tracing, temporal_interceptors
 
 # The exit status when Temporal never came (uvicorn's own for an application that cannot start): non-zero, so
 # a supervisor restarts the API (systemd's Restart=on-failure ignores a process ended by SIGTERM).
 GAVE_UP_EXIT = 3
+FLUSH_SPANS_MS = 2000
 
 
-def create_app(settings: Settings | None = None, client: Client | None = None, clock: Clock | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, client: Client | None = None, clock: Clock | None = None,
+               tracer_provider: TracerProvider | None = None) -> FastAPI:
     """Build the app. Tests inject a Temporal client, and on the time-skipping server its virtual clock (write
-    deadlines are compared with the workflows' time); otherwise it connects at start-up, in the background."""
+    deadlines are compared with the workflows' time); otherwise it connects at start-up, in the background.
+    `tracer_provider`: tests trace into memory; otherwise tracing follows the settings (fenix/tracing.py)."""
     settings = settings or get_settings()
     # uvicorn (docker-compose runs it directly) sets up only its own loggers: without this, Fenix's would reach stderr
     # only from WARNING up, without a time. Left alone when something set up logging already (`fenix api`, tests).
     if not logging_configured():
         configure_logging(settings.log_format, settings.log_level)
+    provider = tracer_provider if tracer_provider is not None else setup_tracing(settings, API_SERVICE)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.clock = clock or wall_clock
         app.state.authenticator = make_authenticator(settings)  # tokens mode: creates the admin token if needed
-        link = app.state.temporal = TemporalLink(settings, client)
+        link = app.state.temporal = TemporalLink(settings, client, temporal_interceptors(provider))
         link.start()
         try:
             yield
         finally:
             await link.close()
             app.state.authenticator.close()
+            if provider is not None:
+                provider.force_flush(FLUSH_SPANS_MS)  # the last requests' spans, before a possible os._exit
             if link.gave_up:
                 logging.shutdown()
                 os._exit(GAVE_UP_EXIT)  # after the graceful shutdown; SystemExit here would only be logged
@@ -90,4 +98,5 @@ def create_app(settings: Settings | None = None, client: Client | None = None, c
                             status_code=200 if readiness.ready else 503,
                             headers=None if readiness.ready else errors.RETRY_AFTER)
 
+    instrument_api(app, provider)
     return app

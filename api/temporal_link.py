@@ -12,8 +12,9 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Sequence
 
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
 
 from fenix.health import CheckResult, temporal_checks
 from fenix.settings import Settings
@@ -31,9 +32,11 @@ class TemporalNotReady(Exception):
 
 
 class TemporalLink:
-    def __init__(self, settings: Settings, client: Client | None = None) -> None:
+    def __init__(self, settings: Settings, client: Client | None = None,
+                 interceptors: Sequence[Interceptor] = ()) -> None:
         self._settings = settings
         self._client = client  # tests hand in a connected client
+        self._interceptors = interceptors  # tracing's, when on
         self._task: asyncio.Task[None] | None = None
         self._failure: str | None = None
 
@@ -53,7 +56,7 @@ class TemporalLink:
 
     async def _connect(self) -> None:
         try:
-            self._client = await connect_with_retry(self._settings, "api")
+            self._client = await connect_with_retry(self._settings, "api", self._interceptors)
         except Exception as err:  # TemporalUnreachable; anything else (a bad setting) must not leave it unready
             self._failure = str(err) if isinstance(err, TemporalUnreachable) else f"api: cannot use Temporal: {err!r}"
             log.error("%s; stopping the API", self._failure)

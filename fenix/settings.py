@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     # session, host, project and Temporal ids where they are known.
     log_format: Literal["console", "json"] = "console"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    # Traces (fenix/tracing.py): off unless an OTLP/HTTP collector is named here (e.g. http://otel-collector:4318)
+    # or by the standard OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_TRACES_ENDPOINT.
+    otlp_endpoint: str | None = None
     # The worker's /healthz and /readyz (fenix/health_server.py); 0: none. 9464 is left to its Prometheus metrics.
     # Loopback by default, like the API: set 0.0.0.0 for probes from outside the host or container (Kubernetes).
     worker_health_port: int = Field(9465, ge=0, le=65535)

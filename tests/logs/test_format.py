@@ -112,7 +112,7 @@ def test_uvicorn_lines_go_the_same_way(log_stream: Configure, monkeypatch: pytes
 
 def test_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     defaults = Settings()
-    assert (defaults.log_format, defaults.log_level) == ("console", "INFO")
+    assert (defaults.log_format, defaults.log_level, defaults.otlp_endpoint) == ("console", "INFO", None)
     assert defaults.worker_health_port == 9465
     monkeypatch.setenv("FENIX_LOG_FORMAT", "json")
     monkeypatch.setenv("FENIX_LOG_LEVEL", "debug")
