@@ -31,11 +31,16 @@ from fenix.census import run_census
 from fenix.cloud.driver import CloudDriver
 from fenix.cloud.factory import make_driver
 from fenix.egress import EgressPolicy
+from fenix.health import CheckResult, CheckStatus, Readiness, merge, temporal_checks
+from fenix.health_server import HealthServer
+from fenix.log_context import LogContextInterceptor
+from fenix.logs import configure_logging
 from fenix.metrics import PROJECT_LABELS, MetricsUnavailable, prometheus_address, worker_runtime
 from fenix.settings import Settings, get_settings
 from fenix.signing import WebhookSecrets
 from fenix.temporal import TemporalUnreachable, connect_with_retry
 from fenix.temporal_security import TemporalSettingsError
+from fenix.tracing import WORKER_SERVICE, setup_tracing, temporal_interceptors
 from workflows.abort import SessionAbortWorkflow
 from workflows.constraints import ConstraintsRegistryWorkflow
 from workflows.host import HostMaintenanceWorkflow
@@ -46,6 +51,7 @@ from workflows.registry import SubscriptionRegistryWorkflow
 from workflows.session import MaintenanceSessionWorkflow
 
 HEARTBEAT_THROTTLE = timedelta(seconds=3)
+FLUSH_SPANS_MS = 2000
 WORKFLOWS = [MaintenanceSessionWorkflow, HostMaintenanceWorkflow, SubscriptionRegistryWorkflow, PlanPreviewWorkflow,
              ConstraintsRegistryWorkflow, ProjectConstraintsWorkflow, SessionAbortWorkflow, HostLeasesWorkflow]
 
@@ -81,6 +87,8 @@ async def running_worker(client: Client, settings: Settings, *, driver: CloudDri
                         sessions.cancel, sessions.probe, sessions.terminate, sessions.hosts_disabled_by,
                         sessions.liveness, sessions.release_lease],
             activity_executor=pool,
+            # Every line an activity causes carries its ids (the client's tracing interceptor, when on, comes first).
+            interceptors=[LogContextInterceptor()],
             max_concurrent_activities=threads,
             max_cached_workflows=settings.worker_max_cached_workflows,
             # A cancel (abort) reaches an activity only in the answer to a heartbeat the SDK actually sends;
@@ -104,39 +112,89 @@ async def running_worker(client: Client, settings: Settings, *, driver: CloudDri
             await webhooks.aclose()
 
 
-async def serve(settings: Settings) -> None:
+class WorkerReadiness:
+    """What the worker's /readyz reports: connected to Temporal, which answers, with the namespace and Fenix's
+    search attributes (fenix/health.py), and the worker polling its task queue."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.client: Client | None = None
+        self.worker: Worker | None = None
+
+    async def __call__(self) -> Readiness:
+        not_connected = f"not connected to Temporal at {self.settings.temporal_address} yet (the worker is starting)"
+        temporal = await temporal_checks(self.client, self.settings, not_connected)
+        queue, worker = self.settings.task_queue, self.worker
+        if worker is not None and worker.is_running:
+            polling = CheckResult(status=CheckStatus.OK, detail=f"polling task queue {queue}")
+        else:
+            why = "stopped" if worker is not None and worker.is_shutdown else "not started yet"
+            polling = CheckResult(status=CheckStatus.FAILED, detail=f"not polling task queue {queue}: {why}")
+        return merge(temporal, {"polling": polling})
+
+
+async def start_health_server(settings: Settings, readiness: WorkerReadiness) -> HealthServer:
+    health = HealthServer(readiness, settings.worker_health_host, settings.worker_health_port)
+    if settings.worker_health_port:
+        try:
+            await health.start()
+        except OSError as err:
+            # Not fatal: several workers may share a host (and the default port). Polling matters more.
+            logging.getLogger("fenix.worker").error(
+                "no health endpoints: cannot listen on %s:%d (%s); give each worker on this host its own "
+                "FENIX_WORKER_HEALTH_PORT, or 0 for none", settings.worker_health_host, settings.worker_health_port,
+                err.strerror or err)
+    return health
+
+
+async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run a worker until SIGINT or SIGTERM (or `stop`, for tests), with its health endpoints."""
     log = logging.getLogger("fenix.worker")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    # The metrics endpoint comes up first (the SDK's and Fenix's figures, docs/operations.md): a worker still
-    # waiting for Temporal can be scraped, and its failed tries are counted there.
-    runtime = worker_runtime(settings)
-    if runtime is not None:
-        log.info("worker metrics at http://%s/metrics", prometheus_address(settings))
-    # Started before Temporal, the worker waits for it (bounded, see connect_with_retry); a stop meanwhile ends
-    # the wait at once.
-    connecting = asyncio.create_task(connect_with_retry(settings, "worker", runtime))
-    stopping = asyncio.create_task(stop.wait())
-    await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    stopping.cancel()
-    if not connecting.done():
-        connecting.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await connecting
-        log.info("worker stopped before Temporal at %s was reachable", settings.temporal_address)
-        return
-    client = connecting.result()  # TemporalUnreachable once the wait is over
-    async with running_worker(client, settings, census=runtime.metric_meter if runtime is not None else None):
-        log.info("worker polling task queue %s at %s", settings.task_queue, settings.temporal_address)
-        await stop.wait()
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+    readiness = WorkerReadiness(settings)
+    # Up before Temporal is reached: a probe sees a live process that is not ready yet, and why.
+    health = await start_health_server(settings, readiness)
+    try:
+        # The metrics endpoint comes up first too (the SDK's and Fenix's figures, docs/operations.md): a worker
+        # still waiting for Temporal can be scraped, and its failed tries are counted there.
+        runtime = worker_runtime(settings)
+        if runtime is not None:
+            log.info("worker metrics at http://%s/metrics", prometheus_address(settings))
+        provider = setup_tracing(settings, WORKER_SERVICE)
+        # Started before Temporal, the worker waits for it (bounded, see connect_with_retry); a stop meanwhile ends
+        # the wait at once.
+        connecting = asyncio.create_task(connect_with_retry(settings, "worker", runtime,
+                                                            temporal_interceptors(provider)))
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not connecting.done():
+            connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await connecting
+            log.info("worker stopped before Temporal at %s was reachable", settings.temporal_address)
+            return
+        client = readiness.client = connecting.result()  # TemporalUnreachable once the wait is over
+        async with running_worker(client, settings,
+                                  census=runtime.metric_meter if runtime is not None else None) as worker:
+            readiness.worker = worker
+            log.info("worker polling task queue %s at %s", settings.task_queue, settings.temporal_address)
+            await stop.wait()
+        if provider is not None:
+            provider.force_flush(FLUSH_SPANS_MS)
+    finally:
+        await health.close()
 
 
 def main(settings: Settings | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = settings or get_settings()
+    configure_logging(settings.log_format, settings.log_level)
     try:
-        asyncio.run(serve(settings or get_settings()))
+        asyncio.run(serve(settings))
     except (TemporalUnreachable, TemporalSettingsError, MetricsUnavailable) as err:
         # Exit non-zero so a supervisor (compose, systemd) restarts it; the log says why, without a traceback.
         logging.getLogger("fenix.worker").error("%s", err)

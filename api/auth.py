@@ -27,6 +27,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from fenix import tokens
+from fenix.health import NotReady
 from fenix.settings import Settings
 from fenix.tokens import ADMIN_ROLE, SERVICE_ROLE
 
@@ -38,6 +39,8 @@ log = logging.getLogger("fenix.api.auth")
 INVALID_TOKEN = "invalid token"
 MAX_TOKEN_CHARS = 8192  # Fernet tokens are ~200 characters, JWS ones under 1 KiB
 KEYSTONE_THREADS = 16  # concurrent validations; a hung Keystone ties up only these threads
+KEYSTONE_READY_TTL_S = 5.0  # a readiness verdict on Keystone is reused this long: probes must not load Keystone
+KEPT = " (the last good tokens stay in force until it is fixed)"
 
 
 class Principal(BaseModel):
@@ -89,6 +92,10 @@ class Authenticator(Protocol):
         """The caller behind `token`; raises AuthRejected (401) or AuthUnavailable (503)."""
         ...
 
+    async def check(self) -> str:
+        """Readiness (`/readyz`): what the authenticator relies on is usable now. Raises fenix.health.NotReady."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -114,11 +121,12 @@ class TokenAuthenticator:
         self._data = tokens.TokenFile()
         self._verified: OrderedDict[str, tokens.TokenEntry] = OrderedDict()
         self._lock = threading.Lock()
+        self._problem: str | None = None  # why the file on disk is not the one in force (readiness says so)
         try:
             self._mtime = path.stat().st_mtime
             self._data = tokens.load(path)
         except FileNotFoundError:
-            pass
+            self._problem = f"there is no tokens file {path}: no token is accepted"
         except (OSError, tokens.TokenFileError) as err:
             raise AuthConfigError(f"cannot use the tokens file (FENIX_TOKENS_FILE): {_reason(err)}") from None
         self._migrate()
@@ -148,13 +156,16 @@ class TokenAuthenticator:
             self._mtime = mtime
             if mtime is None:
                 log.error("the tokens file %s is gone: keeping the last good tokens", self._path)
+                self._problem = f"the tokens file {self._path} is gone{KEPT}"
                 return
             try:
                 data = tokens.load(self._path)
             except (OSError, tokens.TokenFileError) as err:
                 log.error("the tokens file %s changed but cannot be used, keeping the last good tokens: %s",
                           self._path, _reason(err))
+                self._problem = f"the tokens file cannot be used: {_reason(err)}{KEPT}"
                 return
+            self._problem = None
             self._data = data
             self._verified.clear()
             self._migrate()
@@ -182,6 +193,15 @@ class TokenAuthenticator:
         if principal is None:
             raise AuthRejected(INVALID_TOKEN)
         return principal
+
+    async def check(self) -> str:
+        """Not ready while the file on disk cannot be used (gone, unreadable, not a tokens file), though the last
+        good tokens still work meanwhile: tokens created since are refused, and the file needs fixing. Reads the
+        file only when it changed, as requests do."""
+        await run_in_threadpool(self._reload)
+        if self._problem is not None:
+            raise NotReady(self._problem)
+        return f"tokens file {self._path} in use"
 
     def close(self) -> None:
         pass
@@ -238,6 +258,8 @@ class KeystoneAuthenticator:
         self._inflight: dict[str, asyncio.Future[Verdict]] = {}
         self._pool = ThreadPoolExecutor(KEYSTONE_THREADS, thread_name_prefix="fenix-keystone")
         self.challenge = f'Keystone uri="{auth_url}"' if auth_url else "Bearer"
+        self._ready: tuple[float, bool, str] | None = None  # until (clock), ready, detail
+        self._ready_probe: asyncio.Future[tuple[bool, str]] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> KeystoneAuthenticator:
@@ -354,6 +376,38 @@ class KeystoneAuthenticator:
         principal = Principal(name=info.username or info.user_id or "", project_id=info.project_id, roles=roles)
         log.debug("token %s: user %s, project %s, roles %s", short, principal.name, principal.project_id, roles)
         return Verdict(principal=principal, expires_at=expires)
+
+    async def check(self) -> str:
+        """Ready when Fenix's service user gets a token and Keystone validates it: the path each request's token
+        takes. The verdict is reused for KEYSTONE_READY_TTL_S; probes that come meanwhile share one try, which goes
+        on (and fills the verdict) when a probe gives up on it."""
+        cached = self._ready
+        if cached is None or cached[0] <= self._clock():
+            if self._ready_probe is None or self._ready_probe.done():
+                loop = asyncio.get_running_loop()
+                self._ready_probe = asyncio.ensure_future(loop.run_in_executor(self._pool, self._self_check))
+            ready, detail = await asyncio.shield(self._ready_probe)
+            cached = self._ready = (self._clock() + KEYSTONE_READY_TTL_S, ready, detail)
+        if not cached[1]:
+            raise NotReady(cached[2])
+        return cached[2]
+
+    def _self_check(self) -> tuple[bool, str]:
+        from keystoneauth1 import exceptions as ksa_exc
+
+        try:
+            token = self._session.get_token()
+        except ksa_exc.HttpError as e:
+            return False, f"Keystone refused Fenix's service credentials ({e.http_status}); check FENIX_KEYSTONE_*"
+        except (ksa_exc.ClientException, OSError) as e:
+            return False, f"Keystone is unreachable ({type(e).__name__})"
+        if not token:
+            return False, "Keystone gave Fenix's service user no token"
+        try:
+            self.validate(token)
+        except AuthUnavailable as e:
+            return False, e.reason
+        return True, "Keystone validates tokens"
 
     def cached(self) -> int:
         return len(self._cache)

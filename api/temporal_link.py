@@ -12,18 +12,16 @@ import asyncio
 import contextlib
 import logging
 import signal
-from datetime import timedelta
+from collections.abc import Sequence
 
-from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client, Interceptor
 
+from fenix.health import CheckResult, temporal_checks
 from fenix.settings import Settings
 from fenix.temporal import TemporalUnreachable, connect_with_retry
 from fenix.temporal_security import TemporalSettingsError
 
 log = logging.getLogger("fenix.api")
-
-READY_CHECK = timedelta(seconds=2)  # a readiness probe must answer well within its own timeout
 
 
 class TemporalNotReady(Exception):
@@ -35,9 +33,11 @@ class TemporalNotReady(Exception):
 
 
 class TemporalLink:
-    def __init__(self, settings: Settings, client: Client | None = None) -> None:
+    def __init__(self, settings: Settings, client: Client | None = None,
+                 interceptors: Sequence[Interceptor] = ()) -> None:
         self._settings = settings
         self._client = client  # tests hand in a connected client
+        self._interceptors = interceptors  # tracing's, when on
         self._task: asyncio.Task[None] | None = None
         self._failure: str | None = None
 
@@ -57,7 +57,7 @@ class TemporalLink:
 
     async def _connect(self) -> None:
         try:
-            self._client = await connect_with_retry(self._settings, "api")
+            self._client = await connect_with_retry(self._settings, "api", interceptors=self._interceptors)
         except Exception as err:  # TemporalUnreachable, TemporalSettingsError; anything else must not leave it unready
             self._failure = (str(err) if isinstance(err, TemporalUnreachable | TemporalSettingsError)
                              else f"api: cannot use Temporal: {err!r}")
@@ -65,21 +65,17 @@ class TemporalLink:
             # A graceful shutdown, as on SIGTERM (uvicorn's own handler); the lifespan then exits non-zero.
             signal.raise_signal(signal.SIGTERM)
 
+    def _not_connected(self) -> str:
+        return self._failure or (f"not connected to Temporal at {self._settings.temporal_address} yet (the API is "
+                                 "starting, or Temporal is down); try again")
+
     @property
     def client(self) -> Client:
         if self._client is None:
-            raise TemporalNotReady(self._failure or f"not connected to Temporal at {self._settings.temporal_address} "
-                                                    "yet (the API is starting, or Temporal is down); try again")
+            raise TemporalNotReady(self._not_connected())
         return self._client
 
-    async def check(self) -> None:
-        """Readiness: connected, and Temporal answers now. Raises TemporalNotReady with the reason otherwise."""
-        client = self.client
-        try:
-            await client.service_client.check_health(timeout=READY_CHECK)
-        except RPCError as err:
-            if err.status != RPCStatusCode.UNIMPLEMENTED:  # the time-skipping test server has no health service
-                raise TemporalNotReady(f"Temporal at {self._settings.temporal_address} does not answer: "
-                                       f"{err.message}") from err
-        except RuntimeError as err:
-            raise TemporalNotReady(f"Temporal at {self._settings.temporal_address} does not answer: {err}") from err
+    async def checks(self) -> dict[str, CheckResult]:
+        """Readiness of the Temporal side (fenix/health.py): connected, the server answers, the namespace and
+        Fenix's search attributes are there."""
+        return await temporal_checks(self._client, self._settings, self._not_connected())

@@ -29,6 +29,7 @@ from temporalio.testing import WorkflowEnvironment
 from demo.scenario import VNF_DEMO_CONSTRAINTS, demo_projects, demo_seed
 from demo.stack import Stack, free_port, stack
 from fenix.constants import SEARCH_ATTRIBUTES, session_workflow_id
+from fenix.logs import configure_logging
 from fenix.metrics import MetricsUnavailable, worker_runtime
 from fenix.models.session import SessionDetail, SessionState
 from fenix.settings import Settings
@@ -174,6 +175,11 @@ def main() -> None:
                         help="which session(s) to run (default: both, one after the other)")
     args = parser.parse_args()
     chosen = WORKFLOWS if args.workflow == "both" else (args.workflow,)
+    # Human-readable lines on stderr, and only problems unless FENIX_LOG_LEVEL asks for more: the demo's own output
+    # is the story (each notice and webhook at INFO would bury it).
+    settings = Settings()
+    configure_logging(settings.log_format, settings.log_level if "log_level" in settings.model_fields_set
+                      else "WARNING")
     try:
         sys.exit(asyncio.run(run(args.data_dir, args.keep_running, args.ui_port, chosen, args.metrics_port)))
     except KeyboardInterrupt:

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import uvicorn
 from fastapi import FastAPI
+from opentelemetry.sdk.trace import TracerProvider
 from temporalio.api.testservice.v1 import LockTimeSkippingRequest, UnlockTimeSkippingRequest
 from temporalio.client import Client
 from temporalio.common import MetricMeter
@@ -148,8 +149,8 @@ async def stack(env: WorkflowEnvironment, tmp: Path, seed: SimSeed, projects: li
                 subscribe: list[str] | None = None, fmt: str = "native", time_scale: float = 0.01,
                 webhook_timeout_s: float = 300, skip_time: bool = False, worker: bool = True,
                 task_queue: str | None = None, tokens_file: Path | None = None,
-                extra_settings: dict[str, Any] | None = None,
-                census: MetricMeter | None = None) -> AsyncIterator[Stack]:
+                extra_settings: dict[str, Any] | None = None, census: MetricMeter | None = None,
+                client: Client | None = None, tracer_provider: TracerProvider | None = None) -> AsyncIterator[Stack]:
     """Start everything; `projects` get tokens and a VNFM, `subscribe` (default: all of them) webhooks.
 
     `skip_time` lets the time-skipping server jump over idle waits while we await the result. Only for tests
@@ -157,8 +158,10 @@ async def stack(env: WorkflowEnvironment, tmp: Path, seed: SimSeed, projects: li
     `worker=False` leaves the worker to the caller (crash tests run it as a separate process, on `task_queue`
     with the settings of `worker_env`), and it must be running before this is entered: subscribing needs it.
     `extra_settings` are more Settings fields (e.g. the API's deadlines). `census`: the meter of the worker's metrics
-    endpoint (the demo's runtime), for the gauges of running sessions (fenix/census.py)."""
-    client = env.client
+    endpoint (the demo's runtime), for the gauges of running sessions (fenix/census.py). `client` replaces the
+    environment's for the API and the worker (one with tracing's interceptors), `tracer_provider` traces the API
+    (fenix/tracing.py)."""
+    client = client or env.client
     api_port, vnfm_port = free_port(), free_port()
     settings = stack_settings(tmp, task_queue or f"tq-{uuid.uuid4()}", api_port=api_port,
                               move_inline_s=0.0 if env.supports_time_skipping else 1.0,
@@ -174,7 +177,8 @@ async def stack(env: WorkflowEnvironment, tmp: Path, seed: SimSeed, projects: li
     api_url = settings.api_url
     vnfm = SampleVnfm(VnfmConfig(api_url=api_url, sim_db=str(cloud.path), port=vnfm_port, projects=projects), cloud)
     # Write deadlines are compared with the workflows' clock: on the time-skipping server that is its virtual clock.
-    app = create_app(settings, client, clock=env.get_current_time if env.supports_time_skipping else None)
+    app = create_app(settings, client, clock=env.get_current_time if env.supports_time_skipping else None,
+                     tracer_provider=tracer_provider)
     in_process = running_worker(client, settings, driver=cloud, poll_s=0.02, census=census) if worker \
         else nullcontext()
     async with in_process, serve(app, api_port), \

@@ -13,6 +13,7 @@ SEARCH_ATTRIBUTES = (SA_SESSION_ID, SA_STATE, SA_HOSTS)
 
 SESSION_WORKFLOW_TYPE = "MaintenanceSession"
 _SESSION_PREFIX = "maint-"
+_HOST_INFIX = "/host/"  # a host child workflow: maint-<session>/host/<host>
 
 
 def session_workflow_id(session_id: str) -> str:
@@ -29,4 +30,13 @@ def disable_reason(session_id: str) -> str:
 
 
 def host_workflow_id(session_id: str, host: str) -> str:
-    return f"maint-{session_id}/host/{host}"
+    return f"{_SESSION_PREFIX}{session_id}{_HOST_INFIX}{host}"
+
+
+def session_and_host(workflow_id: str) -> tuple[str | None, str | None]:
+    """The session (and host) a session's or a host's workflow id names; (None, None) for other workflows.
+    Logs use it to tag every line of a session with its id."""
+    if not workflow_id.startswith(_SESSION_PREFIX):
+        return None, None
+    session_id, _, host = workflow_id.removeprefix(_SESSION_PREFIX).partition(_HOST_INFIX)
+    return session_id, host or None

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -127,14 +127,29 @@ class Settings(BaseSettings):
     # Distinct projects a worker names in metric labels (reply latency, host waits); later ones count as "other",
     # so a cloud of thousands of tenants cannot blow up the series. 0: never name a project.
     metrics_project_labels: int = Field(50, ge=0, le=10000)
-    # The worker's probes (/healthz, /readyz) for orchestrators; docker-compose.yml and deploy/k8s probe it.
-    worker_health_port: int = 9465
     # An aborted session whose history does not grow for this long is taken for wedged: it is terminated and its
     # hosts re-enabled for it (workflows/abort.py). A workflow task failing 3 times in a row counts at once.
     abort_quiet_limit_s: float = Field(900.0, gt=0)
     # Largest request body the API reads (413 above it), checked before parsing: from Content-Length, and while
     # the body streams in for chunked requests. Fenix's largest real bodies (a session with plug-ins) are a few KB.
     api_max_body_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+
+    # Logs (fenix/logs.py): human-readable lines, or one JSON object per line for a log shipper. Both carry the
+    # session, host, project and Temporal ids where they are known.
+    log_format: Literal["console", "json"] = "console"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    # Traces (fenix/tracing.py): off unless an OTLP/HTTP collector is named here (e.g. http://otel-collector:4318)
+    # or by the standard OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_TRACES_ENDPOINT.
+    otlp_endpoint: str | None = None
+    # The worker's /healthz and /readyz (fenix/health_server.py); 0: none. 9464 is left to its Prometheus metrics.
+    # Loopback by default, like the API: set 0.0.0.0 for probes from outside the host or container (Kubernetes).
+    worker_health_port: int = Field(9465, ge=0, le=65535)
+    worker_health_host: str = "127.0.0.1"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value  # FENIX_LOG_LEVEL=debug is fine too
 
     @property
     def api_url(self) -> str:

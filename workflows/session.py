@@ -13,6 +13,7 @@ child workflows carry out the moves and the maintenance.
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -734,6 +735,11 @@ class MaintenanceSessionWorkflow:
              state: str | None = None) -> None:
         self._d.history.append(HistoryEntry(at=workflow.now(), kind=kind, detail=detail, project_id=project_id,
                                             host=host, state=state))
+        # The same entry in the worker's log, as fields (fenix/logs.py adds the session and workflow ids).
+        # workflow.logger is silent while a history replays, so each entry is logged once.
+        fields = {"entry_kind": kind, "project_id": project_id, "host": host, "state": state}
+        workflow.logger.log(logging.WARNING if kind == "error" else logging.INFO, "%s: %s", kind, detail,
+                            extra={k: v for k, v in fields.items() if v is not None})
 
     def _delivery_failed(self, message: str, project_id: str | None) -> None:
         self._log("error", message, project_id=project_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
@@ -16,6 +17,7 @@ from fenix.models.session import ProjectInstancesQuery
 from workflows.session import MaintenanceSessionWorkflow
 
 router = APIRouter(prefix="/maintenance", tags=["projects"], route_class=BoundedRoute)
+log = logging.getLogger("fenix.api")
 
 # A reply travels into the session's history (and a refusal may quote it): an oversized one would exceed
 # Temporal's payload limit, fail the session's workflow task and leave the caller waiting ~20 s for a 5xx.
@@ -58,4 +60,6 @@ async def project_reply(session_id: str, project_id: str, body: ProjectReply, wh
         raise HTTPException(422, f"body project_id {body.project_id!r} does not match the URL")
     await views.reply(client, session_id, body.model_copy(update={"project_id": project_id,
                                                                   "not_after": deadline.not_after}))
+    log.info("reply %s from project %s taken by session %s", body.state, project_id, session_id,
+             extra={"reply_state": body.state})
     return body.model_dump(mode="json", exclude_none=True, exclude={"project_id", "not_after"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -27,6 +28,7 @@ from fenix.constants import (
     session_id_from_workflow_id,
     session_workflow_id,
 )
+from fenix.logs import bind
 from fenix.models.abort import AbortInput
 from fenix.models.session import MoveRetry, SessionDetail, SessionInput, SessionState
 from fenix.settings import Settings
@@ -35,6 +37,7 @@ from workflows.catalog import SESSION_WORKFLOWS
 from workflows.session import MaintenanceSessionWorkflow
 
 router = APIRouter(prefix="/maintenance", tags=["maintenance"], route_class=BoundedRoute)
+log = logging.getLogger("fenix.api")
 
 
 @router.post("", response_model=SessionCreated)
@@ -43,6 +46,7 @@ async def create_session(body: SessionCreate, admin: AdminDep, client: ClientDep
     """Start a maintenance session (a durable workflow), once its hosts are leased to it (409 if a running
     session holds one of them)."""
     session_id = str(uuid.uuid4())
+    bind(session_id=session_id)  # every line of this request names it (api/log_context.py binds the rest)
     await take_hosts(client, settings, session_id, body.hosts, deadline)
     inp = SessionInput(session_id=session_id, workflow=body.workflow, hosts=body.hosts,
                        maintenance_at=body.maintenance_at, metadata=body.metadata, actions=body.actions,
@@ -61,6 +65,8 @@ async def create_session(body: SessionCreate, admin: AdminDep, client: ClientDep
         if err.status not in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
             await release_hosts(client, settings, session_id)
         raise
+    log.info("maintenance session %s started (%s workflow) on %s", session_id, body.workflow,
+             ", ".join(body.hosts) or "all compute hosts", extra={"workflow_id": session_workflow_id(session_id)})
     return SessionCreated(session_id=session_id)
 
 
@@ -114,6 +120,7 @@ async def delete_session(session_id: str, admin: AdminDep, client: ClientDep,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
             static_summary=f"abort of maintenance session {session_id}")
+        log.info("maintenance session %s aborting, asked by %s", session_id, admin.name)
         return {"session_id": session_id, "aborting": True}
     from temporalio.api.common.v1 import WorkflowExecution
     from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest

@@ -27,8 +27,12 @@ def run_api(
     import uvicorn
 
     from api.app import create_app
+    from fenix.logs import configure_logging
 
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level=log_level)
+    configure_logging(settings.log_format, settings.log_level)
+    # log_config=None: uvicorn's lines go through Fenix's logging (FENIX_LOG_FORMAT), not its own handlers.
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level=log_level,
+                log_config=None)
 
 
 def run_worker() -> None:
@@ -41,14 +45,6 @@ def run_worker() -> None:
     worker.main(settings)
 
 
-def _type_name(value: int) -> str:
-    from temporalio.api.enums.v1 import IndexedValueType
-
-    # INDEXED_VALUE_TYPE_KEYWORD_LIST -> KeywordList, the spelling of the temporal CLI and the Temporal docs.
-    raw = IndexedValueType.Name(value).removeprefix("INDEXED_VALUE_TYPE_")  # type: ignore[arg-type]
-    return "".join(part.capitalize() for part in raw.split("_"))
-
-
 async def _setup(settings: Settings) -> list[str]:
     """Register the missing search attributes; returns one line per attribute. Fails on a type clash."""
     from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
@@ -56,6 +52,7 @@ async def _setup(settings: Settings) -> list[str]:
 
     from fenix.constants import SEARCH_ATTRIBUTES
     from fenix.temporal import connect
+    from fenix.temporal import search_attribute_type_name as type_name
     from fenix.temporal_security import TemporalSettingsError
 
     where = f"namespace {settings.temporal_namespace} at {settings.temporal_address}"
@@ -71,8 +68,8 @@ async def _setup(settings: Settings) -> list[str]:
 
     try:
         have = await existing()
-        clashes = [f"{k.name} exists as {_type_name(have[k.name])}, Fenix needs "
-                   f"{_type_name(k.indexed_value_type)}" for k in SEARCH_ATTRIBUTES
+        clashes = [f"{k.name} exists as {type_name(have[k.name])}, Fenix needs "
+                   f"{type_name(k.indexed_value_type)}" for k in SEARCH_ATTRIBUTES
                    if k.name in have and have[k.name] != k.indexed_value_type]
         if clashes:
             # Sessions would start but never be found by state or host: refuse rather than half-work.
@@ -97,7 +94,7 @@ async def _setup(settings: Settings) -> list[str]:
             fail(f"{where}: the namespace does not exist; create it first "
                  f"(temporal operator namespace create -n {settings.temporal_namespace})")
         fail(f"{where}: Temporal refused: {exc.message}")
-    return [f"{k.name} ({_type_name(k.indexed_value_type)}): "
+    return [f"{k.name} ({type_name(k.indexed_value_type)}): "
             f"{'registered' if k in missing else 'already registered'}" for k in SEARCH_ATTRIBUTES]
 
 

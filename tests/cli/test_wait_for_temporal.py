@@ -21,7 +21,8 @@ import httpx
 
 from demo.stack import free_port
 from fenix import tokens
-from fenix.temporal import find_bin
+from fenix.constants import SEARCH_ATTRIBUTES
+from fenix.temporal import find_bin, search_attribute_type_name
 from tests.cli.helpers import ROOT, cli_env, fenix
 from tests.waiting import poll
 
@@ -52,9 +53,12 @@ def fenix_service(command: str, env: dict[str, str], log: Path) -> AbstractAsync
 
 
 def temporal_dev_server(port: int, log: Path) -> AbstractAsyncContextManager[Process]:
+    # With Fenix's search attributes, as `fenix setup` leaves a server: without them /readyz stays 503.
+    attributes = [arg for k in SEARCH_ATTRIBUTES
+                  for arg in ("--search-attribute", f"{k.name}={search_attribute_type_name(k.indexed_value_type)}")]
     return process([find_bin("temporal"), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port),
                     "--http-port", str(free_port()), "--metrics-port", str(free_port()), "--headless",
-                    "--log-level", "warn"], log)
+                    "--log-level", "warn", *attributes], log)
 
 
 async def test_api_and_worker_started_before_temporal_come_up(tmp_path: Path) -> None:

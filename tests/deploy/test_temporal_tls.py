@@ -247,7 +247,9 @@ async def test_fenix_setup_over_mtls(tls_frontend: str, pki: Pki) -> None:
 
 @pytest.mark.parametrize(("command", "code"), [("worker", 1), ("api", 3), ("setup", 1)])
 async def test_a_missing_certificate_stops_the_process_clearly(tmp_path: Path, command: str, code: int) -> None:
+    # No metrics or health port: one taken by another process would stop the worker first, for that reason.
     env = cli_env(data_dir=str(tmp_path), temporal_address=f"127.0.0.1:{free_port()}", api_port=str(free_port()),
+                  worker_metrics_port="0", worker_health_port="0",
                   temporal_tls_ca_file=str(tmp_path / "missing-ca.pem"))
     run = await fenix(command, env=env, timeout=60)  # also asserts: no traceback
     assert run.code == code, run
