@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 import uuid
 from collections.abc import AsyncIterator
@@ -34,11 +35,26 @@ GRACEFUL_SHUTDOWN_S = 5
 LOOPBACK = "127.0.0.0/8,::1/128"  # FENIX_WEBHOOK_ALLOW of the embedded stacks: their VNFMs are on 127.0.0.1
 
 
+# Ports handed out for servers started a moment later. Below Linux's ephemeral range (32768-60999, where bind(0) and
+# outgoing connections take theirs), picked at random: two processes asking at once (the test suite runs in
+# parallel, `pytest -n`) were given the same port by bind(0), which hands a just-released port out again.
+_PORTS = range(20000, 32000)
+_pick = random.SystemRandom()
+
+
 def free_port() -> int:
+    for _ in range(100):
+        port = _pick.choice(_PORTS)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+        chosen: int = s.getsockname()[1]
+        return chosen
 
 
 @asynccontextmanager

@@ -106,6 +106,7 @@ class DrillResult:
     kills: int
     aborted: bool
     state: str = ""
+    reason: str = ""  # why the session failed, when it did
     hosts_disabled: list[str] = field(default_factory=list)
     instances_not_intact: list[str] = field(default_factory=list)
     moved_twice: list[str] = field(default_factory=list)
@@ -122,7 +123,7 @@ class DrillResult:
 
     def problems(self) -> str:
         return (f"{self.flow} session {self.session_id} (kills {self.kills}, aborted {self.aborted}): state "
-                f"{self.state}, hosts disabled {self.hosts_disabled}, instances not intact "
+                f"{self.state}{f' ({self.reason})' if self.reason else ''}, hosts disabled {self.hosts_disabled}, instances not intact "
                 f"{self.instances_not_intact}, moved twice {self.moved_twice}, not replaying {self.not_replaying}, "
                 f"wedged {self.wedged}")
 
@@ -211,6 +212,7 @@ async def drill_session(env: WorkflowEnvironment, tmp: Path, flow: str, rng: ran
                 result.wedged = True
                 detail = await handle.query("detail", result_type=SessionDetail)
             result.state = detail.state.value
+            result.reason = detail.reason or ""
             result.kills = workers.kills
             judge_cloud(result, st, before)
             result.histories = await fetch_histories(st, sid, detail)
