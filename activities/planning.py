@@ -6,7 +6,7 @@ from __future__ import annotations
 from temporalio import activity
 
 from fenix.models.plan import PlanPreview, PlanSimulation
-from workflows.preview import simulate
+from fenix.planning.preview import simulate
 
 
 @activity.defn(name="simulate_plan")

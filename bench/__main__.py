@@ -22,10 +22,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from bench.reference import GROUPS, instance_fields, lower_bound, seed
 from demo.stack import stack
+from fenix.checks import constraint_violations
 from fenix.constants import session_workflow_id
 from fenix.models.session import SessionDetail, SessionState
 from fenix.temporal import find_bin, register_search_attributes
-from tests.checks import constraint_violations
 
 
 @dataclass

@@ -41,12 +41,12 @@ with workflow.unsafe.imports_passed_through():
     )
     from fenix.models.plugin import PluginRunRequest, PluginRunResult
     from fenix.models.session import MOVE_ACTIONS, ActionSpec, ActionType, HostPhase, InstanceAction, PluginRunRecord
+    from fenix.planning.placement import choose_target
     from workflows.cancel import raise_if_cancelled
     from workflows.moves import follow_move
     from workflows.options import CLOUD_CALL, PLUGIN
     from workflows.outbox import Outbox
     from workflows.patches import FAITHFUL_VNFM, SETTLED_MOVES
-    from workflows.placement import choose_target
 
 # How often OWN_ACTION instances are checked; a durable timer (not a sleep in an activity) so that
 # time-skipping tests and long windows cost nothing while waiting.

@@ -57,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
         SessionState,
         SessionStatus,
     )
+    from fenix.planning.placement import capacity_shortfall, host_to_empty
     from workflows.cancel import raise_if_cancelled
     from workflows.clock import stable_now
     from workflows.errors import SessionFailed
@@ -66,7 +67,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.outbox import Outbox, Outcome
     from workflows.owned_constraints import OwnedVnfFlow
     from workflows.patches import DEADLINE_FROM_DELIVERY, FAITHFUL_VNFM, SETTLE_AT_CLEANUP
-    from workflows.placement import capacity_shortfall, host_to_empty
     from workflows.settle import settle_moves
     from workflows.vnf import PER_INSTANCE
 

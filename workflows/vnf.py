@@ -4,7 +4,7 @@ Runs inside the session workflow (same workflow type, id, queries and reply Upda
 it), so the API, the host guard and the Web UI treat both flows alike. The session's helpers do the talking
 (MAINTENANCE, SCALE_IN and MAINTENANCE_COMPLETE notices), the disabling and the host child workflows; this module
 adds the per-instance conversation (PREPARE/PLANNED_MAINTENANCE with one instance id, `actions_at` from the
-instance's lead time), and runs the pure planner (workflows/pacing.py) as an event loop: decide, start what was
+instance's lead time), and runs the pure planner (fenix/planning/pacer.py) as an event loop: decide, start what was
 decided as concurrent tasks, sleep until something happens (a reply, a move ending, a host maintained) or the
 planner's next deadline.
 """
@@ -37,6 +37,8 @@ with workflow.unsafe.imports_passed_through():
     from fenix.models.plan import ConstraintsRead, ConstraintsView, MoveEstimates
     from fenix.models.reply import ProjectReply
     from fenix.models.session import MOVE_ACTIONS, ActionType, HostPhase, InstanceAction, ProjectRecord, SessionState
+    from fenix.planning.model import Act, Decision, Notify, Step, allowed_actions
+    from fenix.planning.pacer import Pacer
     from workflows.cancel import raise_if_cancelled
     from workflows.clock import stable_now
     from workflows.errors import SessionFailed
@@ -44,7 +46,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.moves import follow_move
     from workflows.options import CLOUD_CALL, MIGRATION_STEP, REGISTRY_QUERY
     from workflows.outbox import Outcome
-    from workflows.pacing import Act, Decision, Notify, Pacer, Step, allowed_actions
     from workflows.patches import ADMISSION_LOOKAHEAD, CLOCK_IN_LOOP, DEADLINE_FROM_DELIVERY
 
 if TYPE_CHECKING:

@@ -254,8 +254,8 @@ class OpenStackCloud:
             boot_timeout_s: How long ``create_server`` / ``delete_server`` wait for ACTIVE / gone.
             migration_record_wait_s: How long ``live_migrate`` / ``cold_migrate`` wait for Nova to
                 create the migration record (cold migrations are scheduled asynchronously). Keep it
-                below the migration activity's heartbeat timeout (20 s): the activity does not
-                heartbeat while the driver call runs.
+                below the migration activity's heartbeat timeout (30 s, ``MIGRATION_STEP`` in
+                workflows/options.py): the activity does not heartbeat while the driver call runs.
             poll_s: Poll interval of those waits.
             connection: An existing openstacksdk ``Connection`` (tests); overrides the other options.
         """

@@ -100,7 +100,7 @@ async def test_the_api_refuses_to_start_on_a_broken_tokens_file(tmp_path: Path) 
     (tmp_path / "tokens.json").write_text('{"tokens": [')
     env = cli_env(data_dir=str(tmp_path), api_port=str(free_port()), temporal_address="127.0.0.1:1",
                   temporal_connect_timeout_s="0")
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "fenix.cli", "api", env=env,
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "cli", "api", env=env,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     _, err = await asyncio.wait_for(proc.communicate(), 60)
     text = err.decode()

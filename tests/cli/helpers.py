@@ -1,4 +1,4 @@
-"""Running `python -m fenix.cli` in a subprocess, as an operator would, without blocking the test's event loop."""
+"""Running `python -m cli` in a subprocess, as an operator would, without blocking the test's event loop."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def cli_env(token: str | None = None, **fenix: str) -> dict[str, str]:
 
 
 async def fenix(*args: str, token: str | None = None, env: dict[str, str] | None = None, timeout: float = 60) -> Run:
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "fenix.cli", *args, cwd=ROOT,
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "cli", *args, cwd=ROOT,
                                                 env=env or cli_env(token), stdout=asyncio.subprocess.PIPE,
                                                 stderr=asyncio.subprocess.PIPE)
     try:

@@ -1,4 +1,4 @@
-"""`fenix session|host` against a real API (demo stack), run as `python -m fenix.cli` in a subprocess.
+"""`fenix session|host` against a real API (demo stack), run as `python -m cli` in a subprocess.
 
 A subprocess, not CliRunner: the API serves from this test's event loop, so the CLI must not block it, and a
 separate process also checks the real entry point, its exit codes and that no traceback reaches the user.

@@ -24,7 +24,7 @@ from tests.cli.helpers import ROOT, cli_env, fenix
 async def service(command: str, env: dict[str, str]) -> AsyncIterator[asyncio.subprocess.Process]:
     """`fenix <command>` in the background; stopped with SIGTERM, which must end it cleanly (uvicorn re-raises
     the signal once it has shut down gracefully, so the API ends "killed by SIGTERM", as servers do)."""
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "fenix.cli", command, cwd=ROOT, env=env,
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "cli", command, cwd=ROOT, env=env,
                                                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
     try:
         yield proc

@@ -13,7 +13,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner, Result
 
-from fenix.cli import app
+from cli import app
 from fenix.constants import SA_HOSTS, SEARCH_ATTRIBUTES
 
 

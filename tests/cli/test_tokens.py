@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from cli import app
 from fenix import tokens
-from fenix.cli import app
 
 
 @pytest.fixture

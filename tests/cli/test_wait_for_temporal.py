@@ -49,7 +49,7 @@ async def process(args: list[str], log: Path, env: dict[str, str] | None = None,
 
 
 def fenix_service(command: str, env: dict[str, str], log: Path) -> AbstractAsyncContextManager[Process]:
-    return process([sys.executable, "-m", "fenix.cli", command], log, env)
+    return process([sys.executable, "-m", "cli", command], log, env)
 
 
 def temporal_dev_server(port: int, log: Path) -> AbstractAsyncContextManager[Process]:

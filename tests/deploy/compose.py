@@ -21,7 +21,7 @@ SETTINGS_VARIABLES = frozenset(f"FENIX_{name.upper()}" for name in Settings.mode
 # and health servers) reads them. A deployment file may set them already; every other one it sets must be read.
 READ_ELSEWHERE = frozenset({"worker_metrics_port", "worker_health_port"})
 # Where Settings fields are read: the packages and the worker, not the tests.
-_CODE = [ROOT / name for name in ("fenix", "api", "activities", "workflows", "demo")] + [ROOT / "worker.py"]
+_CODE = [ROOT / name for name in ("fenix", "api", "activities", "cli", "workflows", "demo")] + [ROOT / "worker.py"]
 
 # ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?error}, ${NAME:+other} ... and $NAME.
 _INTERPOLATION = re.compile(

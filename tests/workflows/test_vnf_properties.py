@@ -18,11 +18,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from demo.stack import stack
 from demo.vnfm import VnfmProject
+from fenix.checks import constraint_violations
 from fenix.cloud.simulated import SimGroupSpec, SimHostSpec, SimSeed, SimServerSpec
 from fenix.models.cloud import GroupPolicy
 from fenix.models.constraints import GroupConstraints, InstanceConstraints, InstanceMigrationType
 from fenix.models.session import InstanceAction, SessionState
-from tests.checks import assert_cloud_sound, constraint_violations
+from tests.checks import assert_cloud_sound
 
 
 @dataclass

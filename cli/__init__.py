@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import typer
 
-from fenix.cli.hosts import host_app
-from fenix.cli.services import run_api, run_worker, setup
-from fenix.cli.sessions import session_app
-from fenix.cli.tokens import token_app
+from cli.hosts import host_app
+from cli.services import run_api, run_worker, setup
+from cli.sessions import session_app
+from cli.tokens import token_app
 
 __all__ = ["app"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from fenix.cli.output import fail
+from cli.output import fail
 from fenix.settings import Settings
 
 

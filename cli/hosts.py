@@ -8,8 +8,8 @@ import typer
 from pydantic import BaseModel
 from rich.text import Text
 
-from fenix.cli.client import DEFAULT_TIMEOUT_S, TimeoutOption, TokenOption, UrlOption, api_client, segment
-from fenix.cli.output import out
+from cli.client import DEFAULT_TIMEOUT_S, TimeoutOption, TokenOption, UrlOption, api_client, segment
+from cli.output import out
 
 host_app = typer.Typer(no_args_is_help=True, help="Hosts, through the REST API.")
 

@@ -11,8 +11,8 @@ from typing import Annotated
 
 import typer
 
-from fenix.cli.config import load_settings
-from fenix.cli.output import fail, out
+from cli.config import load_settings
+from cli.output import fail, out
 from fenix.settings import Settings
 
 

@@ -1,4 +1,4 @@
-"""The vnf planner's look-ahead warnings (workflows/pacing.py `lookahead`), on tiny clouds through the preview's
+"""The vnf planner's look-ahead warnings (fenix/planning/pacer.py `lookahead`), on tiny clouds through the preview's
 simulation: the same Pacer that paces a session, with simulated time.
 
 Cloud: one spare host and two full ones. Each full host holds a member of group `crit` (long lead time) and an
@@ -10,7 +10,7 @@ from __future__ import annotations
 from fenix.models.cloud import CloudSnapshot, ComputeHost, Server
 from fenix.models.constraints import GroupConstraints, InstanceConstraints, InstanceMigrationType
 from fenix.models.plan import MoveEstimates, PlanInput, PlanPreview
-from workflows.preview import simulate
+from fenix.planning.preview import simulate
 
 LEAD = 90
 EST = MoveEstimates()

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from rich.table import Table
 from rich.text import Text
 
-from fenix.cli.output import out, state_text
+from cli.output import out, state_text
 from fenix.models.session import SessionDetail
 
 

@@ -1,8 +1,10 @@
-"""Plan preview: run the `vnf` planner (workflows/pacing.py) against a snapshot in simulated time.
+"""Plan preview: run the `vnf` planner (fenix/planning/pacer.py) against a snapshot in simulated time.
 
 The same Pacer that paces a real session decides here; only time is simulated. Assumptions (also returned with
 the preview): no project replies early (every instance waits its full lead time), every move takes the cloud's
-estimated time, and host plug-ins take `host_maintenance_s`. Pure, so it runs in workflow code.
+estimated time, and host plug-ins take `host_maintenance_s`. Pure, but CPU-heavy on a large cloud (seconds), so it
+runs in an activity (`simulate_plan`, activities/planning.py), not in workflow code: a workflow task that takes
+more than 2 s counts as a deadlock.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from fenix.models.cloud import CloudSnapshot
 from fenix.models.constraints import GroupConstraints, InstanceConstraints
 from fenix.models.plan import MoveEstimates, PlanInput, PlannedHost, PlannedInstance, PlannedProject, PlanPreview
 from fenix.models.session import MOVE_ACTIONS
-from workflows.pacing import Pacer, allowed_actions
+from fenix.planning.model import allowed_actions
+from fenix.planning.pacer import Pacer
 
 MAX_STEPS = 20_000  # a plan that does not end within this many decisions is reported as blocked
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fenix.models.cloud import CloudSnapshot, ComputeHost, GroupPolicy, Server, ServerGroup
-from workflows.placement import capacity_shortfall, choose_target, evacuation_plan, host_to_empty
+from fenix.planning.placement import capacity_shortfall, choose_target, evacuation_plan, host_to_empty
 
 
 def cloud(hosts: dict[str, tuple[int, int]], servers: list[tuple[str, str, int, int]],

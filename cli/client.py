@@ -11,8 +11,8 @@ import httpx
 import typer
 from pydantic import BaseModel
 
-from fenix.cli.config import load_settings
-from fenix.cli.output import fail
+from cli.config import load_settings
+from cli.output import fail
 
 M = TypeVar("M", bound=BaseModel)
 

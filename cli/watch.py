@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 from rich.text import Text
 
-from fenix.cli.client import Api, ApiError, segment
-from fenix.cli.output import STATE_STYLE, err, out, state_text
+from cli.client import Api, ApiError, segment
+from cli.output import STATE_STYLE, err, out, state_text
 from fenix.models.session import SessionState, SessionStatus
 
 

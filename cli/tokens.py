@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from cli.config import load_settings
+from cli.output import err, fail, out
 from fenix import tokens
-from fenix.cli.config import load_settings
-from fenix.cli.output import err, fail, out
 
 token_app = typer.Typer(no_args_is_help=True, help="API tokens in the token file (on the API's machine).")
 

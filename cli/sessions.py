@@ -9,11 +9,11 @@ import typer
 from pydantic import BaseModel, ConfigDict
 from rich.table import Table
 
-from fenix.cli.client import DEFAULT_TIMEOUT_S, TimeoutOption, TokenOption, UrlOption, api_client, segment
-from fenix.cli.detail import render_detail
-from fenix.cli.output import err, fail, out, state_text
-from fenix.cli.session_args import parse_actions, parse_hosts, parse_metadata, parse_reply_windows
-from fenix.cli.watch import follow
+from cli.client import DEFAULT_TIMEOUT_S, TimeoutOption, TokenOption, UrlOption, api_client, segment
+from cli.detail import render_detail
+from cli.output import err, fail, out, state_text
+from cli.session_args import parse_actions, parse_hosts, parse_metadata, parse_reply_windows
+from cli.watch import follow
 from fenix.models.session import ActionType, InstanceAction, ReplyWindows, SessionDetail, SessionStatus
 
 session_app = typer.Typer(no_args_is_help=True, help="Maintenance sessions, through the REST API.")
