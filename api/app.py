@@ -20,6 +20,7 @@ from api.deadline import Clock, wall_clock
 from api.gate import AuthFirst, Utf8Body
 from api.log_context import bind_request_context
 from api.metrics import METRICS_PATH, ApiMetrics, HttpMetrics
+from api.registries import Registries
 from api.routes import constraints, hosts, plan, projects, sessions, subscriptions
 from api.temporal_link import TemporalLink
 from fenix.health import ReadinessOut, merge, run_check
@@ -51,6 +52,8 @@ def create_app(settings: Settings | None = None, client: Client | None = None, c
         app.state.clock = clock or wall_clock
         app.state.authenticator = make_authenticator(settings)  # tokens mode: creates the admin token if needed
         link = app.state.temporal = TemporalLink(settings, client, temporal_interceptors(provider))
+        # Each registry workflow is started on its first use and reached by its handle from then on (api/deps.py).
+        app.state.registries = Registries(link, settings)
         link.start()
         try:
             yield

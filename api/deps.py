@@ -1,4 +1,8 @@
-"""Module-level dependency aliases (FastAPI resolves them by annotation)."""
+"""Module-level dependency aliases (FastAPI resolves them by annotation).
+
+What a route needs from the app (settings, the Temporal client, the registries, the caller) comes from here, so a
+route module only routes. Everything Temporal-backed answers 503 (TemporalNotReady, api/errors.py) while the API
+still waits for its connection (api/temporal_link.py)."""
 
 from __future__ import annotations
 
@@ -10,10 +14,13 @@ from temporalio.client import Client
 
 from api.auth import Authenticator, AuthRejected, AuthUnavailable, Principal
 from api.gate import token_from
+from api.registries import ConstraintRegistries, Registries, Registry
 from api.temporal_link import TemporalLink
 from fenix.egress import EgressPolicy
 from fenix.settings import Settings
 from fenix.signing import WebhookSecrets
+from workflows.leases import HostLeasesWorkflow
+from workflows.registry import SubscriptionRegistryWorkflow
 
 
 def get_settings(request: Request) -> Settings:
@@ -38,6 +45,23 @@ def get_webhook_secrets(request: Request) -> WebhookSecrets:
 def get_client(request: Request) -> Client:
     link: TemporalLink = request.app.state.temporal
     return link.client  # TemporalNotReady (503) while the API still waits for Temporal
+
+
+def _registries(request: Request) -> Registries:
+    registries: Registries = request.app.state.registries  # made in the lifespan (api/app.py)
+    return registries
+
+
+def get_subscription_registry(request: Request) -> Registry[SubscriptionRegistryWorkflow]:
+    return _registries(request).subscriptions  # TemporalNotReady (503) while the API still waits for Temporal
+
+
+def get_host_leases(request: Request) -> Registry[HostLeasesWorkflow]:
+    return _registries(request).leases
+
+
+def get_constraint_registries(request: Request) -> ConstraintRegistries:
+    return _registries(request).constraints
 
 
 # The two ways to send a token, as OpenAPI security schemes (the Authorize button in /docs); either one will do.
@@ -91,6 +115,9 @@ def require_service(principal: Annotated[Principal, Depends(get_principal)]) -> 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ClientDep = Annotated[Client, Depends(get_client)]
+SubscriptionRegistryDep = Annotated[Registry[SubscriptionRegistryWorkflow], Depends(get_subscription_registry)]
+HostLeasesDep = Annotated[Registry[HostLeasesWorkflow], Depends(get_host_leases)]
+ConstraintRegistriesDep = Annotated[ConstraintRegistries, Depends(get_constraint_registries)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 AdminDep = Annotated[Principal, Depends(require_admin)]
 ServiceDep = Annotated[Principal, Depends(require_service)]

@@ -8,13 +8,13 @@ import re
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
-from temporalio.exceptions import ApplicationError
+from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deadline import RequestTimedOut
+from api.schemas import ErrorBody, ValidationErrorBody
 from api.temporal_link import TemporalNotReady
 from workflows import constraints as constraints_wf
 from workflows.deadline import DEADLINE_PASSED
@@ -32,43 +32,46 @@ UPDATE_STATUS = {"StaleReply": 409, "InvalidReply": 422, "UnknownProject": 404, 
 RETRY_AFTER = {"Retry-After": "5"}  # on every 503: the cause (no worker, Temporal down) is usually brief
 
 
-class ErrorBody(BaseModel):
-    """Every error answer: `error` for Fenix clients, `detail` (the same text) for FastAPI clients."""
-
-    error: str = Field(description="why, for people and Fenix clients")
-    detail: str = Field(description="the same text")
+# The SDK's wrappers around the error that says why a call failed: a workflow's or an Update's failure, an
+# activity's or a child workflow's.
+TEMPORAL_WRAPPERS = (WorkflowFailureError, WorkflowUpdateFailedError, ActivityError, ChildWorkflowError)
 
 
-class ValidationProblem(BaseModel):
-    loc: list[str | int]
-    msg: str
-    type: str
+def root_cause(err: BaseException) -> BaseException:
+    """The error that says why a Temporal call failed, out of the SDK's wrappers.
+
+    Followed down to the first error that is not a wrapper: an ApplicationError raised by Fenix's code (its `type`
+    maps to HTTP, UPDATE_STATUS), or Temporal's own (a cancel, a termination, a timeout). Not further: a workflow
+    that raises `ApplicationError(..., type=CLOUD_UNAVAILABLE) from err` names the reason itself, and the
+    activity error under it is only how it found out."""
+    while isinstance(err, TEMPORAL_WRAPPERS) and err.__cause__ is not None:
+        err = err.__cause__
+    return err
 
 
-class ValidationErrorBody(BaseModel):
-    """A 422: `error` joins every problem; `detail` lists them (or repeats `error` for a refusal by a workflow)."""
-
-    error: str
-    detail: list[ValidationProblem] | str
+def is_not_found(err: BaseException) -> bool:
+    """Temporal has no such workflow, or (an Update) no longer a running one."""
+    return isinstance(err, RPCError) and err.status == RPCStatusCode.NOT_FOUND
 
 
-def _error(description: str) -> dict[str, object]:
+def error_doc(description: str) -> dict[str, object]:
+    """An error status as the OpenAPI document declares it: the common error body, and when it is answered."""
     return {"model": ErrorBody, "description": description}
 
 
 # Declared on every /v1 operation (api/app.py), as docs/api.md#errors lists them.
 API_ERRORS: dict[int | str, dict[str, object]] = {
-    400: _error("Temporal refused an argument, or a malformed request (e.g. Content-Length)"),
-    401: _error("no token, or an unknown one (`WWW-Authenticate` says how to authenticate)"),
-    403: _error("the token lacks the role, or acts for another project"),
-    404: _error("no such session, subscription, constraint or path"),
-    409: _error("a conflict: a stale reply, an ended session, hosts held by another session, a limit reached"),
-    413: _error("the request body is larger than FENIX_API_MAX_BODY_BYTES"),
+    400: error_doc("Temporal refused an argument, or a malformed request (e.g. Content-Length)"),
+    401: error_doc("no token, or an unknown one (`WWW-Authenticate` says how to authenticate)"),
+    403: error_doc("the token lacks the role, or acts for another project"),
+    404: error_doc("no such session, subscription, constraint or path"),
+    409: error_doc("a conflict: a stale reply, an ended session, hosts held by another session, a limit reached"),
+    413: error_doc("the request body is larger than FENIX_API_MAX_BODY_BYTES"),
     422: {"model": ValidationErrorBody, "description": "an invalid body, path or query (also a body that is not "
                                                        "UTF-8)"},
-    502: _error("Temporal failed the request"),
-    503: _error("Temporal or a worker did not answer in time, or Keystone is unreachable; nothing was applied "
-               "(`Retry-After`)"),
+    502: error_doc("Temporal failed the request"),
+    503: error_doc("Temporal or a worker did not answer in time, or Keystone is unreachable; nothing was applied "
+                   "(`Retry-After`)"),
 }
 
 
@@ -94,7 +97,7 @@ class SessionNotFound(HTTPException):
         super().__init__(404, f"no maintenance session {session_id!r}")
 
 
-def _body(message: str, status: int) -> JSONResponse:
+def error_response(message: str, status: int) -> JSONResponse:
     # `error` is what Fenix clients read; `detail` is what FastAPI clients expect.
     return JSONResponse({"error": message, "detail": message}, status_code=status,
                         headers=RETRY_AFTER if status == 503 else None)
@@ -112,7 +115,7 @@ def install(app: FastAPI) -> None:
                                  "detail": [{"type": "json_invalid", "loc": ["body"],
                                              "msg": "the body is not valid JSON (or is nested too deeply)"}]},
                                 status_code=422)
-        resp = _body(str(exc.detail), exc.status_code)
+        resp = error_response(str(exc.detail), exc.status_code)
         if exc.headers:
             resp.headers.update(exc.headers)
         if exc.status_code == 405:
@@ -130,43 +133,43 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(WorkflowUpdateFailedError)
     async def update_failed(_: Request, exc: WorkflowUpdateFailedError) -> JSONResponse:
-        cause = exc.cause
+        cause = root_cause(exc)
         if isinstance(cause, ApplicationError):
-            return _body(cause.message, UPDATE_STATUS.get(cause.type or "", 422))
-        return _body(str(cause or exc), 422)
+            return error_response(cause.message, UPDATE_STATUS.get(cause.type or "", 422))
+        return error_response(str(cause), 422)
 
     @app.exception_handler(WorkflowUpdateRPCTimeoutOrCancelledError)
     async def update_timeout(_: Request, __: WorkflowUpdateRPCTimeoutOrCancelledError) -> JSONResponse:
-        return _body("the workflow did not take the request in time (no worker running?); try again", 503)
+        return error_response("the workflow did not take the request in time (no worker running?); try again", 503)
 
     @app.exception_handler(RequestTimedOut)
     async def timed_out(_: Request, exc: RequestTimedOut) -> JSONResponse:
         log.warning("request timed out: %s", exc.message)
-        return _body(exc.message, 503)
+        return error_response(exc.message, 503)
 
     @app.exception_handler(TemporalNotReady)
     async def not_ready(_: Request, exc: TemporalNotReady) -> JSONResponse:
-        return _body(exc.reason, 503)
+        return error_response(exc.reason, 503)
 
     @app.exception_handler(RPCError)
     async def rpc_error(_: Request, exc: RPCError) -> JSONResponse:
         if exc.status == RPCStatusCode.NOT_FOUND:
-            return _body(f"not found: {exc.message}", 404)
+            return error_response(f"not found: {exc.message}", 404)
         # CANCELLED is what the SDK reports when a call's own timeout expires ("Timeout expired"): a query that no
         # worker answers ends so. It was answered 502 before; it is the same "try again later" as the others.
         # RESOURCE_EXHAUSTED: e.g. more than 10 Updates in flight to one workflow (a burst): try again shortly.
         if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED,
                           RPCStatusCode.RESOURCE_EXHAUSTED):
             log.warning("Temporal unavailable: %s", exc.message)
-            return _body(f"the workflow service did not answer ({exc.message}): Temporal is unreachable or no "
-                         "Fenix worker is running; try again", 503)
+            return error_response(f"the workflow service did not answer ({exc.message}): Temporal is unreachable or "
+                                  "no Fenix worker is running; try again", 503)
         if exc.status == RPCStatusCode.INVALID_ARGUMENT:
-            return _body(exc.message, 400)
+            return error_response(exc.message, 400)
         log.error("Temporal error %s: %s", exc.status, exc.message)
-        return _body("the workflow service failed the request", 502)
+        return error_response("the workflow service failed the request", 502)
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error")
-        return _body(f"internal error ({type(exc).__name__}); see the API log", 500)
+        return error_response(f"internal error ({type(exc).__name__}); see the API log", 500)
 

@@ -1,20 +1,48 @@
-"""HTTP request and response bodies (Fenix v1 compatible, with documented extensions)."""
+"""HTTP request and response bodies (Fenix v1 compatible, with documented extensions), in one place.
+
+Only what is the API's own lives here: request bodies (with the API's validation: bounds, strict types, unknown
+keys refused), answers that only the API gives, and the error bodies. A body that is also a workflow's message or
+query answer is that model itself (fenix/models: `SessionStatus`, `SessionDetail`, `PlanPreview`, `SubscriptionList`,
+`InstanceConstraintsList`, ...), and a request that becomes a workflow's input subclasses it (`PlanRequest`), so a
+field is declared once.
+"""
 
 from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
 from fenix import plugins
-from fenix.models.limits import MAX_ACTIONS, MAX_HOST_NAME, MAX_HOSTS, FreeMetadata, check_free_json
-from fenix.models.notification import FENIX_TIME_FORMAT
+from fenix.models.constraints import GroupFields, InstanceFields
+from fenix.models.limits import (
+    MAX_ACTIONS,
+    MAX_HOST_NAME,
+    MAX_HOSTS,
+    MAX_URL_LENGTH,
+    ApiId,
+    FreeMetadata,
+    check_free_json,
+)
+from fenix.models.notification import EVENT_PROJECT, EVENT_TYPES, FENIX_TIME_FORMAT, Subscription, SubscriptionCreate
+from fenix.models.plan import PlanInput
 from fenix.models.session import ActionSpec, InstanceAction, MoveRetry, ReplyWindows, SessionState
 from workflows.catalog import SESSION_WORKFLOWS
 
 MAX_REPLY_WINDOW_S = 30 * 24 * 3600
+MAX_TTL_S = 366 * 86400  # a year: a VNFM that wants longer renews, or omits the ttl
 # Non-empty (not only spaces) in the schema too, so clients and fuzzers see the rule; `_hosts` says why at runtime.
 HostName = Annotated[str, Field(max_length=MAX_HOST_NAME, json_schema_extra={"minLength": 1, "pattern": r"\S"})]
 
@@ -137,15 +165,6 @@ class SessionList(BaseModel):
     sessions: list[str]
 
 
-class SessionStatusOut(BaseModel):
-    session_id: str
-    state: SessionState
-    reason: str | None = None
-    current: str = ""
-    hosts_total: int = 0
-    hosts_maintained: int = 0
-
-
 class ProjectInstancesOut(BaseModel):
     instance_ids: list[str]
 
@@ -154,3 +173,118 @@ class HostMaintenanceStatus(BaseModel):
     host: str
     in_maintenance: bool
     sessions: list[str] = Field(default_factory=list)
+
+
+# --- the plan preview ---
+
+
+# The preview workflow's input, with the API's stricter checks on the fields it redeclares: host names bounded, and
+# strict types, so that `false` is not 0 seconds and `true` not 1 host (a client bug must not become a plan).
+class PlanRequest(PlanInput):
+    """The session you would start (its `vnf` options); unknown keys are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    hosts: list[HostName] = Field(default_factory=list, max_length=MAX_HOSTS,
+                                  description="hosts to maintain; empty: every compute host")
+    max_parallel_hosts: Annotated[StrictInt, Field(ge=1, le=1000)] = 4
+    warn_ahead: StrictBool = True
+    host_maintenance_s: Annotated[StrictFloat, Field(ge=0, le=86400)] | None = Field(
+        None, description="how long the plug-ins take on one host (a guess)")
+
+
+# --- webhook subscriptions ---
+
+EventType = Literal["maintenance.scheduled", "maintenance.host"]
+
+
+def _project_events() -> list[EventType]:
+    return [EVENT_PROJECT]  # type: ignore[list-item]
+
+
+class SubscriptionIn(SubscriptionCreate):
+    project_id: ApiId | None = None  # admin only: subscribe on behalf of a project
+    ttl: int | None = Field(None, ge=1, le=MAX_TTL_S,
+                            description="seconds until the subscription expires (then it gets no notice and is "
+                                        "dropped); posting the same subscription again renews it. None: until "
+                                        "deleted")
+    event_types: list[EventType] = Field(default_factory=_project_events, min_length=1,  # type: ignore[assignment]
+                                         description="at least one; maintenance.host needs the admin or service role")
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _url_length(cls, v: object) -> object:
+        # Stored in the registry and copied into every delivery: bounded before it is parsed (docs/security.md).
+        if isinstance(v, str) and len(v) > MAX_URL_LENGTH:
+            raise ValueError(f"at most {MAX_URL_LENGTH} characters, not {len(v)}")
+        return v
+
+    @field_validator("url")
+    @classmethod
+    def _stored_length(cls, v: AnyHttpUrl) -> AnyHttpUrl:
+        if len(str(v)) > MAX_URL_LENGTH:  # once normalized (percent-encoding, punycode) it can grow
+            raise ValueError(f"at most {MAX_URL_LENGTH} characters once normalized, not {len(str(v))}")
+        return v
+
+    @field_validator("event_types")
+    @classmethod
+    def _events(cls, v: list[EventType]) -> list[EventType]:
+        bad = [e for e in v if e not in EVENT_TYPES]
+        if bad:
+            raise ValueError(f"unknown event type(s) {bad}; known: {list(EVENT_TYPES)}")
+        return sorted(set(v))
+
+
+class SubscriptionCreated(Subscription):
+    secret: str | None = Field(None, description="the signing secret (`whsec_...`) of a new subscription: shown in "
+                                                 "this answer only (rotate it to get a new one)")
+
+
+class SecretRotated(BaseModel):
+    id: str
+    secret: str = Field(description="the new signing secret (`whsec_...`), shown only in this answer")
+    previous_valid_until: datetime | None = Field(
+        description="until then deliveries are signed with the previous secret too (FENIX_WEBHOOK_SECRET_GRACE_S)")
+
+
+# --- instance and instance-group constraints ---
+
+
+class InstanceIn(InstanceFields):
+    """PUT body: every field optional; the id defaults to the URL's, the project to the caller's."""
+
+    model_config = ConfigDict(extra="ignore")  # clients (Tacker, Doctor) may send more than we keep
+
+    instance_id: ApiId | None = None
+    project_id: ApiId | None = None
+    group_id: ApiId | None = None
+
+
+class GroupIn(GroupFields):
+    model_config = ConfigDict(extra="ignore")
+
+    group_id: ApiId | None = None
+    project_id: ApiId | None = None
+
+
+# --- errors (api/errors.py maps every failure to one of these) ---
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: `error` for Fenix clients, `detail` (the same text) for FastAPI clients."""
+
+    error: str = Field(description="why, for people and Fenix clients")
+    detail: str = Field(description="the same text")
+
+
+class ValidationProblem(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrorBody(BaseModel):
+    """A 422: `error` joins every problem; `detail` lists them (or repeats `error` for a refusal by a workflow)."""
+
+    error: str
+    detail: list[ValidationProblem] | str

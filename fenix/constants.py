@@ -14,6 +14,7 @@ SEARCH_ATTRIBUTES = (SA_SESSION_ID, SA_STATE, SA_HOSTS)
 SESSION_WORKFLOW_TYPE = "MaintenanceSession"
 _SESSION_PREFIX = "maint-"
 _HOST_INFIX = "/host/"  # a host child workflow: maint-<session>/host/<host>
+_PLAN_PREFIX = "plan-"  # a plan preview (POST /v1/maintenance/plan): plan-<uuid>
 
 
 def session_workflow_id(session_id: str) -> str:
@@ -22,6 +23,10 @@ def session_workflow_id(session_id: str) -> str:
 
 def session_id_from_workflow_id(workflow_id: str) -> str:
     return workflow_id.removeprefix(_SESSION_PREFIX)
+
+
+def plan_workflow_id(preview_id: str) -> str:
+    return f"{_PLAN_PREFIX}{preview_id}"
 
 
 def disable_reason(session_id: str) -> str:

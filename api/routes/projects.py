@@ -6,15 +6,14 @@ import logging
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
-from temporalio.client import WorkflowExecutionStatus
 
-from api import views
+from api.auth import Principal
 from api.deadline import BoundedRoute, DeadlineDep
 from api.deps import ClientDep, PrincipalDep
 from api.schemas import ProjectInstancesOut
+from api.session_reads import read_project_instances
+from api.session_writes import send_reply
 from fenix.models.reply import ProjectReply
-from fenix.models.session import ProjectInstancesQuery
-from workflows.session import MaintenanceSessionWorkflow
 
 router = APIRouter(prefix="/maintenance", tags=["projects"], route_class=BoundedRoute)
 log = logging.getLogger("fenix.api")
@@ -24,8 +23,8 @@ log = logging.getLogger("fenix.api")
 MAX_REPLY_BYTES = 256 * 1024
 
 
-def _own(principal_project: str, is_admin: bool, project_id: str) -> None:
-    if not is_admin and principal_project != project_id:
+def _only_own_project(who: Principal, project_id: str) -> None:
+    if not who.may_act_for(project_id):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "a project can only see and answer for itself")
 
 
@@ -33,17 +32,9 @@ def _own(principal_project: str, is_admin: bool, project_id: str) -> None:
 async def project_instances(session_id: str, project_id: str, who: PrincipalDep,
                             client: ClientDep) -> ProjectInstancesOut:
     """The project's instances the session asks about now (all of them in the session otherwise)."""
-    _own(who.project_id, who.is_admin, project_id)
-    handle, wf_status = await views.describe(client, session_id)
-    if wf_status == WorkflowExecutionStatus.RUNNING:
-        found = await handle.query(MaintenanceSessionWorkflow.project_instances,
-                                   ProjectInstancesQuery(project_id=project_id))
-        if not found.known:
-            raise HTTPException(404, f"project {project_id} has no instances in session {session_id}")
-        return ProjectInstancesOut(instance_ids=found.instance_ids)
-    d = await views.detail(client, session_id)
-    ids = [i.instance_id for i in d.instances if i.project_id == project_id]
-    if not any(p.project_id == project_id for p in d.projects):
+    _only_own_project(who, project_id)
+    ids = await read_project_instances(client, session_id, project_id)
+    if ids is None:
         raise HTTPException(404, f"project {project_id} has no instances in session {session_id}")
     return ProjectInstancesOut(instance_ids=ids)
 
@@ -53,13 +44,13 @@ async def project_reply(session_id: str, project_id: str, body: ProjectReply, wh
                         client: ClientDep, request: Request, deadline: DeadlineDep) -> dict[str, Any]:
     """ACK/NACK a notice, with per-instance actions. Stale replies get 409, invalid ones 422; 503 when no worker
     takes the reply in time (it is then never applied)."""
-    _own(who.project_id, who.is_admin, project_id)
+    _only_own_project(who, project_id)
     if len(await request.body()) > MAX_REPLY_BYTES:
         raise HTTPException(413, f"reply larger than {MAX_REPLY_BYTES} bytes")
     if body.project_id and body.project_id != project_id:
         raise HTTPException(422, f"body project_id {body.project_id!r} does not match the URL")
-    await views.reply(client, session_id, body.model_copy(update={"project_id": project_id,
-                                                                  "not_after": deadline.not_after}))
+    await send_reply(client, session_id, body.model_copy(update={"project_id": project_id,
+                                                                 "not_after": deadline.not_after}))
     log.info("reply %s from project %s taken by session %s", body.state, project_id, session_id,
              extra={"reply_state": body.state})
     return body.model_dump(mode="json", exclude_none=True, exclude={"project_id", "not_after"})

@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StrictBool, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from fenix.models.deadline import Deadlined
 
@@ -89,10 +89,16 @@ class ConstraintFilter(BaseModel):
 
 
 class InstanceConstraintsList(BaseModel):
+    # Also an API answer: the list is always there, so the OpenAPI document says it is required.
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
     instances: list[InstanceConstraints] = Field(default_factory=list)
 
 
 class GroupConstraintsList(BaseModel):
+    # Also an API answer: the list is always there, so the OpenAPI document says it is required.
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
     groups: list[GroupConstraints] = Field(default_factory=list)
 
 

@@ -58,7 +58,8 @@ class PlanInput(BaseModel):
     """A dry run: the session the admin would start (its hosts and options), read-only."""
 
     hosts: list[str] = Field(default_factory=list)
-    default_action: InstanceAction = InstanceAction.LIVE_MIGRATE
+    default_action: InstanceAction = Field(InstanceAction.LIVE_MIGRATE,
+                                           description="for instances without registered constraints")
     max_parallel_hosts: int = Field(4, ge=1, le=1000)
     warn_ahead: bool = True
     host_maintenance_s: float | None = Field(None, ge=0, le=86400)  # plug-ins on one host; None: the cloud's guess

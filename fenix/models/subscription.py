@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from fenix.models.deadline import Deadlined
 from fenix.models.notification import Subscription
@@ -36,6 +36,9 @@ class SubscriptionFilter(BaseModel):
 
 
 class SubscriptionList(BaseModel):
+    # Also an API answer: the list is always there, so the OpenAPI document says it is required.
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
     subscriptions: list[Subscription] = Field(default_factory=list)
 
 

@@ -1,18 +1,11 @@
-"""Who is calling: a token from `X-Auth-Token` or `Authorization: Bearer`, checked by the configured authenticator.
-
-- `tokens` (the default): static tokens in the token file (fenix/tokens.py), read again when it changes.
-- `keystone`: the token is validated against Keystone by Fenix's own service user, as keystonemiddleware
-  does (`GET /v3/auth/tokens` with `X-Subject-Token`). Validations are cached briefly, keyed by a hash of
-  the token; the raw token is never logged or kept as a key.
-"""
+"""`FENIX_AUTH_MODE=keystone`: the token is validated against Keystone by Fenix's own service user, as
+keystonemiddleware does (`GET /v3/auth/tokens` with `X-Subject-Token`). Validations are cached briefly, keyed by a
+hash of the token; the raw token is never logged or kept as a key."""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-import sys
-import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -20,13 +13,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
-
-from fenix import tokens
+from api.auth.principal import (
+    INVALID_TOKEN,
+    MAX_TOKEN_CHARS,
+    AuthConfigError,
+    AuthRejected,
+    AuthUnavailable,
+    Principal,
+    fingerprint,
+)
 from fenix.health import NotReady
 from fenix.settings import Settings
 from fenix.tokens import ADMIN_ROLE, SERVICE_ROLE
@@ -36,181 +33,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("fenix.api.auth")
 
-INVALID_TOKEN = "invalid token"
-MAX_TOKEN_CHARS = 8192  # Fernet tokens are ~200 characters, JWS ones under 1 KiB
 KEYSTONE_THREADS = 16  # concurrent validations; a hung Keystone ties up only these threads
 KEYSTONE_READY_TTL_S = 5.0  # a readiness verdict on Keystone is reused this long: probes must not load Keystone
-KEPT = " (the last good tokens stay in force until it is fixed)"
-
-
-class Principal(BaseModel):
-    name: str
-    project_id: str
-    roles: list[str]  # Fenix roles: `admin`, `service` (in keystone mode mapped from the configured Keystone roles)
-
-    @property
-    def is_admin(self) -> bool:
-        return ADMIN_ROLE in self.roles
-
-    @property
-    def is_service(self) -> bool:
-        return self.is_admin or SERVICE_ROLE in self.roles
-
-    def may_act_for(self, project_id: str) -> bool:
-        return self.is_admin or self.project_id == project_id
-
-    @property
-    def scope(self) -> str | None:
-        """The project this caller's reads and writes are limited to; None (everything) for the admin."""
-        return None if self.is_admin else self.project_id
-
-
-class AuthRejected(Exception):
-    """The token is not good (401); `reason` is safe to show the caller."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class AuthUnavailable(Exception):
-    """The token could not be checked now (503): Keystone is down, slow, or refuses Fenix's own credentials."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class AuthConfigError(RuntimeError):
-    """The auth settings are incomplete or wrong; the API refuses to start."""
-
-
-class Authenticator(Protocol):
-    challenge: str  # the WWW-Authenticate value sent with a 401
-
-    async def verify(self, token: str) -> Principal:
-        """The caller behind `token`; raises AuthRejected (401) or AuthUnavailable (503)."""
-        ...
-
-    async def check(self) -> str:
-        """Readiness (`/readyz`): what the authenticator relies on is usable now. Raises fenix.health.NotReady."""
-        ...
-
-    def close(self) -> None: ...
-
-
-def fingerprint(token: str) -> str:
-    """What logs and the cache know a token by."""
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-class TokenAuthenticator:
-    """Reads the token file again when it changes, so `fenix token create` needs no API restart.
-
-    A file that cannot be used at start-up stops the API (AuthConfigError, with the reason). One that breaks later
-    (a bad edit) is logged, and the last good tokens stay in force until the file is fixed. Tokens are stored as
-    scrypt hashes (fenix/tokens.py); a token that passed the check is remembered by its SHA-256 until the file
-    changes, so scrypt runs once per token, not on every request."""
-
-    challenge = "Bearer"
-    CACHE_SIZE = 4096
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._mtime: float | None = None
-        self._data = tokens.TokenFile()
-        self._verified: OrderedDict[str, tokens.TokenEntry] = OrderedDict()
-        self._lock = threading.Lock()
-        self._problem: str | None = None  # why the file on disk is not the one in force (readiness says so)
-        try:
-            self._mtime = path.stat().st_mtime
-            self._data = tokens.load(path)
-        except FileNotFoundError:
-            self._problem = f"there is no tokens file {path}: no token is accepted"
-        except (OSError, tokens.TokenFileError) as err:
-            raise AuthConfigError(f"cannot use the tokens file (FENIX_TOKENS_FILE): {_reason(err)}") from None
-        self._migrate()
-
-    def _migrate(self) -> None:
-        if not self._data.migrated:
-            return
-        try:
-            tokens.save(self._path, self._data)
-            self._mtime = self._path.stat().st_mtime
-            log.warning("the tokens file %s held clear-text tokens: rewritten with salted hashes", self._path)
-        except OSError as err:
-            log.warning("the tokens file %s holds clear-text tokens and cannot be rewritten (%s): they are hashed "
-                        "in memory only; run `fenix token migrate` where the file is writable", self._path,
-                        err.strerror or err)
-
-    def _reload(self) -> None:
-        try:
-            mtime = self._path.stat().st_mtime
-        except FileNotFoundError:
-            mtime = None
-        if mtime == self._mtime:
-            return
-        with self._lock:
-            if mtime == self._mtime:
-                return
-            self._mtime = mtime
-            if mtime is None:
-                log.error("the tokens file %s is gone: keeping the last good tokens", self._path)
-                self._problem = f"the tokens file {self._path} is gone{KEPT}"
-                return
-            try:
-                data = tokens.load(self._path)
-            except (OSError, tokens.TokenFileError) as err:
-                log.error("the tokens file %s changed but cannot be used, keeping the last good tokens: %s",
-                          self._path, _reason(err))
-                self._problem = f"the tokens file cannot be used: {_reason(err)}{KEPT}"
-                return
-            self._problem = None
-            self._data = data
-            self._verified.clear()
-            self._migrate()
-
-    def authenticate(self, token: str) -> Principal | None:
-        if not token.isascii() or len(token) > MAX_TOKEN_CHARS:
-            return None  # tokens are URL-safe ASCII
-        self._reload()
-        key = fingerprint(token)
-        with self._lock:
-            entry = self._verified.get(key)
-        if entry is None:
-            entry = self._data.find(token)
-            if entry is None:
-                return None
-            with self._lock:
-                self._verified[key] = entry
-                while len(self._verified) > self.CACHE_SIZE:
-                    self._verified.popitem(last=False)
-        return Principal(name=entry.name, project_id=entry.project_id, roles=entry.roles)
-
-    async def verify(self, token: str) -> Principal:
-        # In the thread pool: scrypt (the first time a token is seen) takes tens of milliseconds.
-        principal = await run_in_threadpool(self.authenticate, token)
-        if principal is None:
-            raise AuthRejected(INVALID_TOKEN)
-        return principal
-
-    async def check(self) -> str:
-        """Not ready while the file on disk cannot be used (gone, unreadable, not a tokens file), though the last
-        good tokens still work meanwhile: tokens created since are refused, and the file needs fixing. Reads the
-        file only when it changed, as requests do."""
-        await run_in_threadpool(self._reload)
-        if self._problem is not None:
-            raise NotReady(self._problem)
-        return f"tokens file {self._path} in use"
-
-    def close(self) -> None:
-        pass
-
-
-def _reason(err: Exception) -> str:
-    if isinstance(err, OSError):
-        return f"{err.strerror or type(err).__name__}: {err.filename or ''}".rstrip(": ")
-    return str(err)
 
 
 @dataclass(frozen=True)
@@ -455,20 +279,3 @@ def keystone_session(settings: Settings) -> tuple[Session, str | None, str | Non
         session = ksa_session.Session(auth=auth, verify=verify)
     session.timeout = settings.keystone_timeout_s
     return session, auth_url, region
-
-
-def make_authenticator(settings: Settings) -> Authenticator:
-    """The authenticator for FENIX_AUTH_MODE. Token mode creates the token file with an admin token if needed."""
-    if settings.auth_mode == "keystone":
-        return KeystoneAuthenticator.from_settings(settings)
-    try:
-        issued = tokens.ensure_admin(settings.tokens_path, settings.admin_project_id)
-    except (OSError, tokens.TokenFileError) as err:
-        raise AuthConfigError(f"cannot use the tokens file (FENIX_TOKENS_FILE): {_reason(err)}") from None
-    if issued is not None:
-        # The file keeps only a hash: this is the one moment the secret exists. Straight to stderr, not through
-        # logging (log shippers). Create the admin token with `fenix token create --admin` first to avoid it.
-        sys.stderr.write(f"Fenix: created the admin token {issued.entry.name!r} (project {issued.entry.project_id}) "
-                         f"in {settings.tokens_path}; it is shown only this once:\n{issued.token}\n")
-        sys.stderr.flush()
-    return TokenAuthenticator(settings.tokens_path)

@@ -1,0 +1,103 @@
+"""Reading a session from Temporal: a query while it runs, its result once it has ended, and what Temporal alone
+knows of a session whose workflow was terminated."""
+
+from __future__ import annotations
+
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowQueryFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.errors import SessionNotFound, is_not_found
+from fenix.constants import session_workflow_id
+from fenix.models.abort import AbortResult
+from fenix.models.session import ProjectInstancesQuery, SessionDetail, SessionState, SessionStatus
+from workflows.abort import abort_workflow_id
+from workflows.session import MaintenanceSessionWorkflow
+
+SessionHandle = WorkflowHandle[MaintenanceSessionWorkflow, SessionDetail]
+
+
+async def describe_session(client: Client, session_id: str) -> tuple[SessionHandle, WorkflowExecutionStatus | None]:
+    """The session's workflow handle and Temporal status; SessionNotFound (404) if there is no such session."""
+    handle = client.get_workflow_handle_for(MaintenanceSessionWorkflow.run, session_workflow_id(session_id))
+    try:
+        description = await handle.describe()
+    except RPCError as err:
+        if is_not_found(err):
+            raise SessionNotFound(session_id) from err
+        raise
+    return handle, description.status
+
+
+async def read_detail(client: Client, session_id: str) -> SessionDetail:
+    handle, status = await describe_session(client, session_id)
+    if status == WorkflowExecutionStatus.RUNNING:
+        return await handle.query(MaintenanceSessionWorkflow.detail)
+    if status == WorkflowExecutionStatus.COMPLETED:
+        return await handle.result()
+    # Terminated: by the abort of a wedged session (its result says why), or outside Fenix (an operator used the
+    # Temporal CLI). The last known state is what a query on the closed workflow replays, if its code still can.
+    abort = await abort_result(client, session_id)
+    wedged = abort is not None and abort.outcome == "terminated"
+    try:
+        last = await handle.query(MaintenanceSessionWorkflow.detail)
+    except (WorkflowQueryFailedError, RPCError) as err:
+        if isinstance(err, RPCError) and err.status != RPCStatusCode.FAILED_PRECONDITION:
+            raise  # unreachable or slow: the usual 503
+        # The session's code cannot replay it (why it was wedged), or Temporal refuses to query a workflow whose
+        # last task failed: what Temporal itself knows.
+        description = await handle.describe()
+        last = SessionDetail(session_id=session_id, workflow="unknown", maintenance_at=description.start_time,
+                             current="the session's workflow could not be replayed to show its last state")
+    last.state = SessionState.MAINTENANCE_FAILED
+    if wedged and abort is not None:
+        last.reason, last.aborted = abort.reason, True
+    else:
+        last.reason = last.reason or f"workflow {status.name.lower() if status else 'ended'} outside Fenix"
+    return last
+
+
+async def abort_result(client: Client, session_id: str) -> AbortResult | None:
+    """The result of the session's abort workflow, if one ran to its end."""
+    handle = client.get_workflow_handle(abort_workflow_id(session_id), result_type=AbortResult)
+    try:
+        if (await handle.describe()).status != WorkflowExecutionStatus.COMPLETED:
+            return None
+        result: AbortResult = await handle.result()
+        return result
+    except RPCError as err:
+        if is_not_found(err):
+            return None
+        raise
+
+
+async def read_status(client: Client, session_id: str) -> SessionStatus:
+    handle, status = await describe_session(client, session_id)
+    if status == WorkflowExecutionStatus.RUNNING:
+        return await handle.query(MaintenanceSessionWorkflow.status)
+    if status != WorkflowExecutionStatus.COMPLETED:
+        # Terminated or failed outside the session's code: its last state needs a worker to replay it (the detail
+        # view does that); the status answers from Temporal alone, so a list of sessions never waits on one.
+        abort = await abort_result(client, session_id)
+        how = status.name.lower() if status else "ended"
+        reason = abort.reason if abort is not None and abort.outcome == "terminated" else \
+            f"workflow {how} outside Fenix"
+        return SessionStatus(session_id=session_id, state=SessionState.MAINTENANCE_FAILED, reason=reason,
+                             current=f"workflow {how}; GET .../detail for its last known state")
+    detail = await read_detail(client, session_id)
+    return SessionStatus(session_id=detail.session_id, state=detail.state, reason=detail.reason,
+                         current=detail.current, hosts_total=len(detail.hosts),
+                         hosts_maintained=sum(host.maintained for host in detail.hosts))
+
+
+async def read_project_instances(client: Client, session_id: str, project_id: str) -> list[str] | None:
+    """The project's instances the session asks about now (all of them in the session once it has ended); None
+    for a project that is not in the session."""
+    handle, status = await describe_session(client, session_id)
+    if status == WorkflowExecutionStatus.RUNNING:
+        found = await handle.query(MaintenanceSessionWorkflow.project_instances,
+                                   ProjectInstancesQuery(project_id=project_id))
+        return found.instance_ids if found.known else None
+    detail = await read_detail(client, session_id)
+    if not any(project.project_id == project_id for project in detail.projects):
+        return None
+    return [instance.instance_id for instance in detail.instances if instance.project_id == project_id]
