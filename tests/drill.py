@@ -122,8 +122,9 @@ class DrillResult:
                 and not self.moved_twice and not self.not_replaying and not self.wedged)
 
     def problems(self) -> str:
+        why = f" ({self.reason})" if self.reason else ""
         return (f"{self.flow} session {self.session_id} (kills {self.kills}, aborted {self.aborted}): state "
-                f"{self.state}{f' ({self.reason})' if self.reason else ''}, hosts disabled {self.hosts_disabled}, instances not intact "
+                f"{self.state}{why}, hosts disabled {self.hosts_disabled}, instances not intact "
                 f"{self.instances_not_intact}, moved twice {self.moved_twice}, not replaying {self.not_replaying}, "
                 f"wedged {self.wedged}")
 
