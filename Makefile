@@ -63,7 +63,7 @@ lint: $(STAMP)
 # at a time halve the suite's wall time on two cores (14 -> 7 min). Each runner starts its own Temporal servers.
 PYTEST_WORKERS ?= 3
 test: lint deploy-tools
-	FENIX_REQUIRE_LOCKED=1 $(BIN)/pytest -q -n $(PYTEST_WORKERS) tests
+	FENIX_REQUIRE_LOCKED=1 $(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup tests
 
 # Schemathesis over the live OpenAPI of an embedded stack, every check, 100 examples per operation and phase, as the
 # admin and as a project (docs/security.md). `make test` runs a bounded form (tests/api/test_fuzz.py). SEED=n repeats.

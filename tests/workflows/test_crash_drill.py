@@ -13,6 +13,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.drill import drill_session
 
+# Kills worker processes and replays whole histories (CPU-heavy): in parallel runs (`pytest -n`), the tests that do
+# run one after the other on one runner (`--dist loadgroup`), so they do not starve each other of the two cores.
+pytestmark = pytest.mark.xdist_group("worker-killers")
+
 
 @pytest.mark.parametrize(("flow", "seed", "kills", "cache_zero"),
                          [("default", 11, 2, False), ("vnf", 12, 2, True)])

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi import FastAPI, Request
 from temporalio.testing import WorkflowEnvironment
 
@@ -27,6 +28,10 @@ from fenix.models.session import SessionState
 from tests.api.helpers import silent, two_host_seed
 from tests.drill import Workers, fetch_histories, not_replaying
 from tests.waiting import poll
+
+# Kills worker processes and replays whole histories (CPU-heavy): in parallel runs (`pytest -n`), the tests that do
+# run one after the other on one runner (`--dist loadgroup`), so they do not starve each other of the two cores.
+pytestmark = pytest.mark.xdist_group("worker-killers")
 
 LEAD_S = 5
 PER_INSTANCE = ("PREPARE_MAINTENANCE", "PLANNED_MAINTENANCE")  # the per-instance notice (which one: host order)

@@ -19,6 +19,10 @@ from tests.waiting import poll
 from tests.workflows.test_session_flow import roomy_seed, vnfms
 from tests.workflows.test_vnf_flow import constrained
 
+# Kills worker processes and replays whole histories (CPU-heavy): in parallel runs (`pytest -n`), the tests that do
+# run one after the other on one runner (`--dist loadgroup`), so they do not starve each other of the two cores.
+pytestmark = pytest.mark.xdist_group("worker-killers")
+
 
 @pytest.mark.parametrize("flow", ["default", "vnf"])
 async def test_worker_killed_mid_migration(dev_env: WorkflowEnvironment, tmp_path: Path, flow: str) -> None:
