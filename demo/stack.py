@@ -93,8 +93,13 @@ class Stack:
 
     async def subscribe(self, project_id: str, fmt: str = "native") -> None:
         async with self.as_project(project_id) as http:
-            r = await http.post("/subscriptions", json={"url": f"{self.vnfm_url}/webhook/{project_id}",
-                                                        "format": fmt})
+            # As a VNFM would: a 503 (no worker answered in time, e.g. one still starting) is tried again. Creating
+            # a subscription is idempotent, and one answered 503 was not created.
+            for _ in range(5):
+                r = await http.post("/subscriptions", json={"url": f"{self.vnfm_url}/webhook/{project_id}",
+                                                            "format": fmt})
+                if r.status_code != 503:
+                    break
             assert r.status_code == 201, r.text
         self.vnfm.trust(project_id, r.json()["secret"])  # the sample VNFM verifies every notice with it
 
