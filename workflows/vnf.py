@@ -1,12 +1,12 @@
 """The `vnf` session flow: constraint-driven, per-instance, several hosts at once.
 
 Runs inside the session workflow (same workflow type, id, queries and reply Update; `"workflow": "vnf"` picks
-it), so the API, the host guard and the Web UI treat both flows alike. The session's helpers do the talking
-(MAINTENANCE, SCALE_IN and MAINTENANCE_COMPLETE notices), the disabling and the host child workflows; this module
-adds the per-instance conversation (PREPARE/PLANNED_MAINTENANCE with one instance id, `actions_at` from the
-instance's lead time), and runs the pure planner (fenix/planning/pacer.py) as an event loop: decide, start what was
-decided as concurrent tasks, sleep until something happens (a reply, a move ending, a host maintained) or the
-planner's next deadline.
+it), so the API, the host guard and the Web UI treat both flows alike. Its `SessionContext` (workflows/context.py)
+does the talking (MAINTENANCE, SCALE_IN and MAINTENANCE_COMPLETE notices), the disabling and the host child
+workflows; `VnfQuestions` (workflows/vnf_questions.py) the per-instance conversation (PREPARE/PLANNED_MAINTENANCE
+with one instance id, `actions_at` from the instance's lead time). This module runs the pure planner
+(fenix/planning/pacer.py) as an event loop: decide, start what was decided as concurrent tasks, sleep until something
+happens (a reply, a move ending, a host maintained) or the planner's next deadline.
 """
 
 from __future__ import annotations
