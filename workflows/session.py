@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.conversation import Conversation
     from workflows.default_flow import DefaultFlow
     from workflows.errors import SessionFailed
+    from workflows.flow import Flow
     from workflows.options import CLEANUP
     from workflows.owned_constraints import OwnedVnfFlow
     from workflows.patches import FAITHFUL_VNFM, SETTLE_AT_CLEANUP
@@ -59,8 +60,7 @@ class MaintenanceSessionWorkflow:
         # `"workflow": "vnf"`: the constraint-driven flow runs in this same workflow (one type for the API, the
         # host guard and the Web UI); it shares the project conversation, the cleanup and the host children.
         # It reads constraints only where the cloud agrees who owns the instance, and records what it ignored.
-        self._flow: DefaultFlow | OwnedVnfFlow = OwnedVnfFlow(self._ctx) if inp.workflow == "vnf" else \
-            DefaultFlow(self._ctx)
+        self._flow: Flow = OwnedVnfFlow(self._ctx) if inp.workflow == "vnf" else DefaultFlow(self._ctx)
         self._conversation = Conversation(self._ctx, self._flow.instance_questions)
         self._ctx.attach(self._conversation)
 

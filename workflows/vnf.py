@@ -103,11 +103,11 @@ class VnfFlow:
                           if i.origin in targets and i.step == Step.PENDING and not i.registered})
         if missing:
             ctx.log("info", "instances without registered constraints get the defaults (lead_time 120 s, the "
-                           f"session's default action) in project(s) {', '.join(missing)}")
+                            f"session's default action) in project(s) {', '.join(missing)}")
 
         ctx.set_state(SessionState.MAINTENANCE, "telling projects about the planned maintenance")
         await ctx.ask(SessionState.MAINTENANCE, [p.project_id for p in ctx.detail.projects], inp.windows.maintenance,
-                     actions_at=inp.maintenance_at, metadata={"workflow": "vnf"})
+                      actions_at=inp.maintenance_at, metadata={"workflow": "vnf"})
         wait = (inp.maintenance_at - await stable_now()).total_seconds()
         if wait > 0:
             ctx.current(f"waiting for the maintenance window at {fenix_time(inp.maintenance_at)} UTC")
@@ -221,7 +221,7 @@ class VnfFlow:
         if view.changed:
             self.pacer.update_constraints(view.instances, view.groups)
             self.ctx.log("info", f"constraints changed (revision {view.revision}); instances not yet warned follow "
-                                "the new ones")
+                                 "the new ones")
         self._last_refresh = await stable_now()
         return self._last_refresh
 
@@ -235,7 +235,7 @@ class VnfFlow:
         if asked is not None:
             figures.reply(asked[1].value, "default_timeout")
             ctx.log("default", f"no reply for instance {inst.id} by actions_at: {inst.action_source}",
-                   project_id=inst.project_id)
+                    project_id=inst.project_id)
         started = workflow.now()
         self.questions.sync_project(inst.project_id)
         record = ctx.detail.instance(inst.id)
@@ -332,12 +332,12 @@ class VnfFlow:
             # A wait keeps the time it began for as long as the host keeps waiting for it.
             since = {(w.reason, w.project_id): w.since for w in self._waits.get(record.name, [])}
             self._waits[record.name] = [HostWait(reason=r, project_id=p, since=since.get((r, p), now))
-                                       for r, p in d.waits.get(record.name, [])]
+                                        for r, p in d.waits.get(record.name, [])]
         counts = dict.fromkeys(Step, 0)
         for inst in self.pacer.insts.values():
             if inst.origin in self.pacer.hosts:
                 counts[inst.step] += 1
         progress = self.pacer.in_progress()
         ctx.current(f"{len(progress)} host(s) in progress ({', '.join(progress) or 'none'}); instances: "
-                   f"{counts[Step.DONE]} done, {counts[Step.ACTING]} in action, {counts[Step.NOTIFIED]} warned, "
-                   f"{counts[Step.PENDING]} pending")
+                    f"{counts[Step.DONE]} done, {counts[Step.ACTING]} in action, {counts[Step.NOTIFIED]} warned, "
+                    f"{counts[Step.PENDING]} pending")

@@ -75,13 +75,13 @@ class VnfQuestions:
                                instance_ids=[inst.id], allowed_actions=[a.value for a in n.allowed],
                                actions_at=at, reply_at=at, reply_url=url, metadata=dict(ctx.inp.metadata))
         ctx.log("notice", f"{state.value} for instance {inst.id} (actions_at {at})", project_id=inst.project_id,
-               state=state.value)
+                state=state.value)
         if not self.pacer.lead_from_delivery:
             ctx.outbox.send(EVENT_PROJECT, inst.project_id, notice.model_dump())
             return
         # The lead time runs from the delivery: the notice says so when it goes out, and the engine waits as long.
         task = ctx.outbox.send(EVENT_PROJECT, inst.project_id, notice.model_dump(),
-                              from_delivery={"actions_at": inst.lead_s, "reply_at": inst.lead_s})
+                               from_delivery={"actions_at": inst.lead_s, "reply_at": inst.lead_s})
         watcher = asyncio.create_task(self._watch_notice(inst.id, task))
         self.deliveries.add(watcher)
         watcher.add_done_callback(self.deliveries.discard)
@@ -98,7 +98,7 @@ class VnfQuestions:
                 # The endpoint keeps failing: the instance gets its default at its planned time, as if unsubscribed.
                 task.cancel()
                 self.ctx.log("default", f"notice for instance {iid} not delivered within its lead time: its "
-                                       "default applies", project_id=inst.project_id)
+                                        "default applies", project_id=inst.project_id)
                 self.pacer.delivered(iid, None)
                 self._wake()
                 return
@@ -176,7 +176,7 @@ class VnfQuestions:
         if self.ctx.faithful and self.pacer is not None and project_id not in self.pacer.serial_projects:
             self.pacer.serial_projects.add(project_id)
             self.ctx.log("info", f"project {project_id} replies without naming instances: it is asked about one "
-                                "instance at a time", project_id=project_id)
+                                 "instance at a time", project_id=project_id)
 
     def accept(self, reply: ProjectReply) -> None:
         assert self.pacer is not None
