@@ -8,7 +8,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 # The ApplicationError type of a late write; api/errors.py answers it with 503, like the API's own timeout.
-# workflows/session.py spells it out (it may not import this module's names into its reply check).
+# The session's reply check refuses a late reply with it too (workflows/conversation.py API_ERROR_TYPE).
 DEADLINE_PASSED = "DeadlinePassed"
 
 

@@ -23,7 +23,7 @@ class OwnedVnfFlow(VnfFlow):
         ignored = tuple(view.ignored)
         if view.changed and ignored and ignored != self._ignored:
             for why in ignored:
-                self.s._log("info", why)
+                self.ctx.log("info", why)
         if view.changed:
             self._ignored = ignored
         return view

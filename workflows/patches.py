@@ -18,7 +18,7 @@ SETTLED_MOVES = "settled-moves-v1"
 # Fenix-era VNFMs in the vnf flow: a warned member counts against its group's budget; no warning ahead of a host
 # that cannot be emptied yet; a bare reply answers the one instance waiting, and is refused when several wait;
 # AODH subscribers and bare repliers are asked one instance at a time; project and instance questions are kept
-# apart (fenix/planning/pacer.py warn_within_budget, workflows/vnf.py reply_targets).
+# apart (fenix/planning/pacer.py warn_within_budget, workflows/vnf_questions.py reply_targets).
 FAITHFUL_VNFM = "faithful-vnfm-v1"
 # Only the vnf loop reads the recorded clock (one local activity at a time); ended actions are dated by its next
 # reading (workflows/vnf.py). Concurrent clock reads split over workflow tasks replayed differently.

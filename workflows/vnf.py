@@ -1,12 +1,12 @@
 """The `vnf` session flow: constraint-driven, per-instance, several hosts at once.
 
 Runs inside the session workflow (same workflow type, id, queries and reply Update; `"workflow": "vnf"` picks
-it), so the API, the host guard and the Web UI treat both flows alike. The session's helpers do the talking
-(MAINTENANCE, SCALE_IN and MAINTENANCE_COMPLETE notices), the disabling and the host child workflows; this module
-adds the per-instance conversation (PREPARE/PLANNED_MAINTENANCE with one instance id, `actions_at` from the
-instance's lead time), and runs the pure planner (fenix/planning/pacer.py) as an event loop: decide, start what was
-decided as concurrent tasks, sleep until something happens (a reply, a move ending, a host maintained) or the
-planner's next deadline.
+it), so the API, the host guard and the Web UI treat both flows alike. Its `SessionContext` (workflows/context.py)
+does the talking (MAINTENANCE, SCALE_IN and MAINTENANCE_COMPLETE notices), the disabling and the host child
+workflows; `VnfQuestions` (workflows/vnf_questions.py) the per-instance conversation (PREPARE/PLANNED_MAINTENANCE
+with one instance id, `actions_at` from the instance's lead time). This module runs the pure planner
+(fenix/planning/pacer.py) as an event loop: decide, start what was decided as concurrent tasks, sleep until something
+happens (a reply, a move ending, a host maintained) or the planner's next deadline.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
@@ -22,78 +21,73 @@ from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflow
 with workflow.unsafe.imports_passed_through():
     from activities.cloud import CloudActivities
     from fenix.metrics import Figures
-    from fenix.models.cloud_ops import EstimatesRequest, EvictRequest, MigrateRequest, WaitEmptyRequest
+    from fenix.models.cloud_ops import EstimatesRequest, EvictRequest, MigrateRequest
     from fenix.models.gauges import HostWait
     from fenix.models.notification import (
-        EVENT_PROJECT,
         INSTANCE_ACTION_DONE,
         INSTANCE_ACTION_FAILED,
-        BodyFormat,
-        ProjectNotice,
         fenix_time,
-        instance_notice,
-        project_url,
     )
     from fenix.models.plan import ConstraintsRead, ConstraintsView, MoveEstimates
-    from fenix.models.reply import ProjectReply
-    from fenix.models.session import MOVE_ACTIONS, ActionType, HostPhase, InstanceAction, ProjectRecord, SessionState
-    from fenix.planning.model import Act, Decision, Notify, Step, allowed_actions
+    from fenix.models.session import MOVE_ACTIONS, ActionType, HostPhase, InstanceAction, SessionState
+    from fenix.planning.model import Act, Decision, Step
     from fenix.planning.pacer import Pacer
     from workflows.cancel import raise_if_cancelled
     from workflows.clock import stable_now
+    from workflows.context import SessionContext
     from workflows.errors import SessionFailed
     from workflows.host_plan import host_plan_s
-    from workflows.moves import follow_move
+    from workflows.moves import follow_move, wait_own_action
     from workflows.options import CLOUD_CALL, MIGRATION_STEP, REGISTRY_QUERY
-    from workflows.outbox import Outcome
     from workflows.patches import ADMISSION_LOOKAHEAD, CLOCK_IN_LOOP, DEADLINE_FROM_DELIVERY
+    from workflows.vnf_questions import VnfQuestions, to_ts
 
-if TYPE_CHECKING:
-    from workflows.session import MaintenanceSessionWorkflow
-
-S = SessionState
-PER_INSTANCE = (S.PREPARE_MAINTENANCE, S.PLANNED_MAINTENANCE)
 # How often the flow re-reads the cloud and the constraints while it runs; changes in between (a VNFM scaling,
 # a new PUT /v1/instance) are picked up at the next read. Reading after every event would fill the history.
 REFRESH = timedelta(seconds=30)
-OWN_ACTION_POLL = timedelta(seconds=10)
 IDLE_ROUNDS = 3  # rounds with nothing to do, nothing running and nothing to wait for: the session is stuck
 MAX_HOLDS_SHOWN = 12
 
 
-def _ts(at: datetime) -> float:
-    return at.timestamp()
-
-
-def _dt(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, tz=UTC)
-
-
 class VnfFlow:
-    def __init__(self, session: MaintenanceSessionWorkflow) -> None:
-        self.s = session
+    def __init__(self, ctx: SessionContext) -> None:
+        self.ctx = ctx
         self.pacer: Pacer | None = None
-        self._awaiting: dict[str, tuple[str, S]] = {}  # instance -> (project, state asked), in notice order
         self._dirty = False
         self._alarms: set[float] = set()
         self._error: BaseException | None = None
         self._revision: int | None = None
         self._first_failure: dict[str, datetime] = {}
         self._last_refresh = datetime.min.replace(tzinfo=UTC)
-        self._deliveries: set[asyncio.Task[None]] = set()  # per-instance notices on their way (lead from delivery)
         # CLOCK_IN_LOOP: only the loop reads the recorded clock (local activities, one at a time); actions that end
         # queue here and are dated by the loop's next reading. Before it, each action read the clock itself, and
         # several local activities at once could be split over workflow tasks differently on replay.
         self._loop_clock = False
         self._ended: list[Callable[[datetime], None]] = []
         # What each host waits for and since when, kept across decisions (the metrics' account of held_by).
-        self.waits: dict[str, list[HostWait]] = {}
+        self._waits: dict[str, list[HostWait]] = {}
+        # The per-instance questions: the conversation hands them their replies (workflows/conversation.py).
+        self.questions = VnfQuestions(ctx, self._wake, self._fail)
+
+    @property
+    def instance_questions(self) -> VnfQuestions:
+        return self.questions
+
+    def _wake(self) -> None:
+        self._dirty = True
+
+    def _fail(self, err: BaseException) -> None:
+        self._error = err
+
+    def waits(self, host: str) -> list[HostWait]:
+        """What the host waits for: the flow's own account."""
+        return self._waits.get(host, [])
 
     # --- the flow --------------------------------------------------------------------------------------
-    async def run(self) -> None:
-        s, inp = self.s, self.s._inp
+    async def body(self) -> None:
+        ctx, inp = self.ctx, self.ctx.inp
         self._loop_clock = workflow.patched(CLOCK_IN_LOOP)
-        snap, targets = await s._start()
+        snap, targets = await ctx.start()
         est: MoveEstimates = await workflow.execute_activity_method(CloudActivities.estimates, EstimatesRequest(),
                                                                     **CLOUD_CALL)
         view = await self._read_constraints()
@@ -101,33 +95,34 @@ class VnfFlow:
                            default_action=inp.default_action, max_parallel_hosts=inp.max_parallel_hosts,
                            estimates=est, warn_ahead=inp.warn_ahead,
                            lead_from_delivery=workflow.patched(DEADLINE_FROM_DELIVERY),
-                           warn_within_budget=s._faithful,
-                           lookahead=s._faithful and workflow.patched(ADMISSION_LOOKAHEAD))
+                           warn_within_budget=ctx.faithful,
+                           lookahead=ctx.faithful and workflow.patched(ADMISSION_LOOKAHEAD))
+        self.questions.pacer = self.pacer
         self._last_refresh = await stable_now()
         missing = sorted({i.project_id for i in self.pacer.insts.values()
                           if i.origin in targets and i.step == Step.PENDING and not i.registered})
         if missing:
-            s._log("info", "instances without registered constraints get the defaults (lead_time 120 s, the "
-                           f"session's default action) in project(s) {', '.join(missing)}")
+            ctx.log("info", "instances without registered constraints get the defaults (lead_time 120 s, the "
+                            f"session's default action) in project(s) {', '.join(missing)}")
 
-        s._set_state(S.MAINTENANCE, "telling projects about the planned maintenance")
-        await s._ask(S.MAINTENANCE, [p.project_id for p in s._d.projects], inp.windows.maintenance,
-                     actions_at=inp.maintenance_at, metadata={"workflow": "vnf"})
+        ctx.set_state(SessionState.MAINTENANCE, "telling projects about the planned maintenance")
+        await ctx.ask(SessionState.MAINTENANCE, [p.project_id for p in ctx.detail.projects], inp.windows.maintenance,
+                      actions_at=inp.maintenance_at, metadata={"workflow": "vnf"})
         wait = (inp.maintenance_at - await stable_now()).total_seconds()
         if wait > 0:
-            s._current(f"waiting for the maintenance window at {fenix_time(inp.maintenance_at)} UTC")
+            ctx.current(f"waiting for the maintenance window at {fenix_time(inp.maintenance_at)} UTC")
             await workflow.sleep(wait)
-        await s._run_global_plugins(ActionType.PRE)
+        await ctx.run_global_plugins(ActionType.PRE)
         await self._loop()
         raise_if_cancelled()
-        await s._run_global_plugins(ActionType.POST)
-        s._set_state(S.MAINTENANCE_COMPLETE, "maintenance complete: projects may scale back out")
-        await s._ask(S.MAINTENANCE_COMPLETE, s._project_ids(), inp.windows.complete, nack_fails=False)
-        await s._outbox.drain(s._drain_limit)
+        await ctx.run_global_plugins(ActionType.POST)
+        ctx.set_state(SessionState.MAINTENANCE_COMPLETE, "maintenance complete: projects may scale back out")
+        await ctx.ask(SessionState.MAINTENANCE_COMPLETE, ctx.project_ids(), inp.windows.complete, nack_fails=False)
+        await ctx.outbox.drain(ctx.drain_limit)
 
     async def _loop(self) -> None:
         assert self.pacer is not None
-        pacer, s = self.pacer, self.s
+        pacer, ctx = self.pacer, self.ctx
         tasks: list[asyncio.Task[None]] = []
         scale_in_rounds = idle = 0
         try:
@@ -145,32 +140,32 @@ class VnfFlow:
                     raise self._error
                 if at - self._last_refresh >= REFRESH or idle:
                     at = await self._refresh()
-                now = _ts(at)
+                now = to_ts(at)
                 d = pacer.decide(now)
                 self._show(d)
                 if d.stuck:
                     raise SessionFailed(d.stuck)
                 if d.scale_in is not None:
-                    if scale_in_rounds >= s._inp.max_scale_in_rounds:
+                    if scale_in_rounds >= ctx.inp.max_scale_in_rounds:
                         raise SessionFailed(f"not enough capacity to empty any host after {scale_in_rounds} "
                                                  f"SCALE_IN round(s): short of {d.scale_in.vcpus} vCPU / "
                                                  f"{d.scale_in.memory_mb} MB RAM")
                     scale_in_rounds += 1
-                    await self._scale_in(d, scale_in_rounds)
+                    await self.questions.ask_scale_in(d, scale_in_rounds)
                     await self._refresh()
                     continue
                 for host in d.start:
                     on_host = pacer.on_host(host)
-                    await s._disable(host, plan_s=host_plan_s(
-                        s._inp, len(on_host), max((i.lead_s for i in on_host), default=s._inp.windows.prepare)))
-                    s._d.host(host).phase = HostPhase.EVACUATING
+                    await ctx.disable(host, plan_s=host_plan_s(
+                        ctx.inp, len(on_host), max((i.lead_s for i in on_host), default=ctx.inp.windows.prepare)))
+                    ctx.detail.host(host).phase = HostPhase.EVACUATING
                 for n in d.notify:
-                    self._warn(n)
+                    self.questions.warn(n)
                 tasks = [t for t in tasks if not t.done()]
                 tasks += [asyncio.create_task(self._act(a)) for a in d.act]
                 tasks += [asyncio.create_task(self._maintain(h)) for h in d.maintain]
                 busy = bool(d.start or d.notify or d.act or d.maintain)
-                idle = 0 if busy or tasks or self._deliveries or d.wake_at is not None else idle + 1
+                idle = 0 if busy or tasks or self.questions.deliveries or d.wake_at is not None else idle + 1
                 if idle > IDLE_ROUNDS:
                     raise SessionFailed("the session cannot go on: " + "; ".join(
                         f"{h}: {', '.join(r)}" for h, r in sorted(d.holds.items()) if r))
@@ -209,7 +204,8 @@ class VnfFlow:
 
     # --- reading the world -----------------------------------------------------------------------------
     async def _read_constraints(self) -> ConstraintsView:
-        req = ConstraintsRead(project_ids=[p.project_id for p in self.s._d.projects], known_revision=self._revision)
+        req = ConstraintsRead(project_ids=[p.project_id for p in self.ctx.detail.projects],
+                              known_revision=self._revision)
         view: ConstraintsView = await workflow.execute_activity("read_constraints", req, result_type=ConstraintsView,
                                                                 **REGISTRY_QUERY)
         self._revision = view.revision
@@ -218,172 +214,31 @@ class VnfFlow:
     async def _refresh(self) -> datetime:
         """Read the cloud and the constraints again; returns the (recorded) time of the read's end."""
         assert self.pacer is not None
-        snap = await self.s._snapshot([])
-        self.s._track_instances(snap)
+        snap = await self.ctx.snapshot([])
+        self.ctx.track_instances(snap)
         self.pacer.refresh(snap)
         view = await self._read_constraints()
         if view.changed:
             self.pacer.update_constraints(view.instances, view.groups)
-            self.s._log("info", f"constraints changed (revision {view.revision}); instances not yet warned follow "
-                                "the new ones")
+            self.ctx.log("info", f"constraints changed (revision {view.revision}); instances not yet warned follow "
+                                 "the new ones")
         self._last_refresh = await stable_now()
         return self._last_refresh
-
-    # --- per-instance conversation ---------------------------------------------------------------------
-    def _phase(self) -> S:
-        return S.PLANNED_MAINTENANCE if any(h.maintained for h in self.s._d.hosts) else S.PREPARE_MAINTENANCE
-
-    def _warn(self, n: Notify) -> None:
-        assert self.pacer is not None
-        s, inst = self.s, self.pacer.insts[n.instance_id]
-        state = self._phase()
-        if s._d.state != state:
-            s._set_state(state, f"warning instances ({state.value})")
-        record = s._d.instance(inst.id)
-        if record is not None:
-            record.group_id, record.notified_at, record.actions_at = inst.group, workflow.now(), _dt(n.actions_at)
-        self._awaiting[inst.id] = (inst.project_id, state)
-        self._sync_project(inst.project_id)
-        url = project_url(s._inp.api_url, s._inp.session_id, inst.project_id)
-        at = fenix_time(_dt(n.actions_at))
-        notice = ProjectNotice(project_id=inst.project_id, session_id=s._inp.session_id, state=state.value,
-                               instance_ids=[inst.id], allowed_actions=[a.value for a in n.allowed],
-                               actions_at=at, reply_at=at, reply_url=url, metadata=dict(s._inp.metadata))
-        s._log("notice", f"{state.value} for instance {inst.id} (actions_at {at})", project_id=inst.project_id,
-               state=state.value)
-        if not self.pacer.lead_from_delivery:
-            s._outbox.send(EVENT_PROJECT, inst.project_id, notice.model_dump())
-            return
-        # The lead time runs from the delivery: the notice says so when it goes out, and the engine waits as long.
-        task = s._outbox.send(EVENT_PROJECT, inst.project_id, notice.model_dump(),
-                              from_delivery={"actions_at": inst.lead_s, "reply_at": inst.lead_s})
-        watcher = asyncio.create_task(self._watch_notice(inst.id, task))
-        self._deliveries.add(watcher)
-        watcher.add_done_callback(self._deliveries.discard)
-
-    async def _watch_notice(self, iid: str, task: asyncio.Task[Outcome]) -> None:
-        assert self.pacer is not None
-        if self.s._faithful:
-            inst = self.pacer.insts[iid]
-            grace = self.s._inp.delivery_grace_s
-            wait = (inst.actions_at or 0.0) - (inst.notified_at or 0.0) + grace
-            try:
-                await workflow.wait_condition(task.done, timeout=max(wait, grace, 0.001))
-            except TimeoutError:
-                # The endpoint keeps failing: the instance gets its default at its planned time, as if unsubscribed.
-                task.cancel()
-                self.s._log("default", f"notice for instance {iid} not delivered within its lead time: its "
-                                       "default applies", project_id=inst.project_id)
-                self.pacer.delivered(iid, None)
-                self._dirty = True
-                return
-        outcome = await task
-        if BodyFormat.AODH in outcome.formats:
-            self.replies_name_no_instance(self.pacer.insts[iid].project_id)
-        reached = outcome.delivered_at if outcome.delivered else None
-        at = self.pacer.delivered(iid, _ts(reached) if reached is not None else None)
-        record = self.s._d.instance(iid)
-        if record is not None and at is not None:
-            record.actions_at = _dt(at)
-        self._sync_project(self.pacer.insts[iid].project_id)
-        self._dirty = True
-
-    def _sync_project(self, project_id: str) -> None:
-        """The project's record mirrors its instances: awaiting while any of them waits for its reply."""
-        p: ProjectRecord = self.s._d.project(project_id)
-        asked = [(i, st) for i, (pid, st) in self._awaiting.items() if pid == project_id]
-        p.asked_instances = [i for i, _ in asked]
-        if asked:
-            p.awaiting, p.state = True, asked[-1][1].value
-            assert self.pacer is not None
-            p.allowed_actions = sorted({a for i, _ in asked for a in allowed_actions(self.pacer.insts[i])})
-            at = self.pacer.insts[asked[0][0]].actions_at
-            p.reply_at = _dt(at) if at is not None else None
-        elif p.state in {st.value for st in PER_INSTANCE}:
-            p.awaiting = False
-
-    def reply_targets(self, reply: ProjectReply) -> list[str]:
-        """The instances a reply answers: named ones, the one echoed in `instance_ids`; a bare reply (Fenix-era
-        VNFMs send only `state` and `instance_action`) answers the one instance of the project waiting for that
-        state, and is ambiguous (no target) when several wait. Before FAITHFUL_VNFM: the oldest asked."""
-        if reply.instance_actions:
-            return sorted(reply.instance_actions)
-        if isinstance(reply.instance_ids, list) and reply.instance_ids:
-            return list(reply.instance_ids)
-        if not self.s._faithful:
-            oldest = next((i for i, (pid, _) in self._awaiting.items() if pid == reply.project_id), None)
-            return [oldest] if oldest is not None else []
-        waiting = self._waiting_for(reply.project_id, reply.replied_state)
-        return waiting if len(waiting) == 1 else []
-
-    def _waiting_for(self, project_id: str, state: str) -> list[str]:
-        return [i for i, (pid, st) in self._awaiting.items() if pid == project_id and st.value == state]
-
-    def check(self, reply: ProjectReply, asked: str) -> tuple[str, str] | None:
-        """(error type, why) the reply cannot be accepted, None if it can. Runs in the Update's validator."""
-        assert self.pacer is not None
-        targets = self.reply_targets(reply)
-        if not targets:
-            waiting = self._waiting_for(reply.project_id, asked)
-            if len(waiting) > 1:
-                return "StaleReply", (f"the reply names no instance, and {len(waiting)} of yours wait for a {asked} "
-                                      f"reply: {', '.join(waiting)}; name the one you answer in instance_ids "
-                                      f"(or instance_actions)")
-            return "StaleReply", "the session is not waiting for an instance reply from you"
-        for iid in targets:
-            asked_of = self._awaiting.get(iid)
-            if asked_of is None or asked_of[0] != reply.project_id or asked_of[1].value != asked:
-                mine = [i for i, (pid, _) in self._awaiting.items() if pid == reply.project_id]
-                return "StaleReply", (f"instance {iid} is not waiting for a {asked} reply "
-                                      f"(waiting: {', '.join(mine) or 'none'})")
-            action = reply.instance_actions.get(iid) or reply.instance_action
-            allowed = allowed_actions(self.pacer.insts[iid])
-            if action is not None and action not in allowed:
-                return "InvalidReply", (f"action {action.value} not allowed for instance {iid} (allowed: "
-                                        f"{', '.join(a.value for a in allowed)})")
-        return None
-
-    def replies_name_no_instance(self, project_id: str) -> None:
-        """The project's replies do not name instances (an AODH-format subscriber, or a bare reply seen): from
-        now on it is asked about one instance at a time."""
-        if self.s._faithful and self.pacer is not None and project_id not in self.pacer.serial_projects:
-            self.pacer.serial_projects.add(project_id)
-            self.s._log("info", f"project {project_id} replies without naming instances: it is asked about one "
-                                "instance at a time", project_id=project_id)
-
-    def accept(self, reply: ProjectReply) -> None:
-        assert self.pacer is not None
-        bare = not reply.instance_actions and not (isinstance(reply.instance_ids, list) and reply.instance_ids)
-        if bare:
-            self.replies_name_no_instance(reply.project_id)
-        for iid in self.reply_targets(reply):
-            action = reply.instance_actions.get(iid) or reply.instance_action
-            self._awaiting.pop(iid, None)
-            if reply.ack:
-                self.pacer.replied(iid, action)
-                record = self.s._d.instance(iid)
-                if record is not None and action is not None:
-                    record.action, record.action_source = action, "reply"
-            else:
-                self._error = SessionFailed(f"project {reply.project_id} answered {reply.state} for "
-                                                 f"instance {iid}")
-        self._sync_project(reply.project_id)
-        self._dirty = True
 
     # --- carrying out ----------------------------------------------------------------------------------
     async def _act(self, a: Act) -> None:
         assert self.pacer is not None
-        s, inst = self.s, self.pacer.insts[a.instance_id]
+        ctx, inst = self.ctx, self.pacer.insts[a.instance_id]
         source = inst.source or inst.origin
         figures = Figures(workflow.metric_meter())
-        asked = self._awaiting.pop(inst.id, None)
+        asked = self.questions.awaiting.pop(inst.id, None)
         if asked is not None:
             figures.reply(asked[1].value, "default_timeout")
-            s._log("default", f"no reply for instance {inst.id} by actions_at: {inst.action_source}",
-                   project_id=inst.project_id)
+            ctx.log("default", f"no reply for instance {inst.id} by actions_at: {inst.action_source}",
+                    project_id=inst.project_id)
         started = workflow.now()
-        self._sync_project(inst.project_id)
-        record = s._d.instance(inst.id)
+        self.questions.sync_project(inst.project_id)
+        record = ctx.detail.instance(inst.id)
         if record is not None:
             record.action, record.action_started_at, record.target = a.action, workflow.now(), a.target
             record.action_source = "reply" if inst.action_source == "reply" else inst.action_source
@@ -391,11 +246,12 @@ class VnfFlow:
             host: str | None
             if a.action in MOVE_ACTIONS:
                 res = await follow_move(MigrateRequest(server_id=inst.id, source_host=source, target_host=a.target,
-                                                       action=a.action), s._inp.move_retry.poll_s,
+                                                       action=a.action), ctx.inp.move_retry.poll_s,
                                         self.pacer.est.duration(a.action, inst.memory_mb))
                 host = res.host
             elif a.action == InstanceAction.OWN_ACTION:
-                host = await self._own_action(inst.id, source)
+                host = await wait_own_action(inst.id, source, ctx.inp.windows.own_action, ctx.inp.move_retry.poll_s,
+                                             self._loop_clock)
             else:
                 await workflow.execute_activity_method(CloudActivities.evict, EvictRequest(server_id=inst.id),
                                                        **MIGRATION_STEP)
@@ -421,62 +277,40 @@ class VnfFlow:
 
     def _done(self, a: Act, source: str, host: str | None, done_at: datetime) -> None:
         assert self.pacer is not None
-        s, inst = self.s, self.pacer.insts[a.instance_id]
-        record = s._d.instance(inst.id)
-        self.pacer.action_done(inst.id, _ts(done_at), host)
+        ctx, inst = self.ctx, self.pacer.insts[a.instance_id]
+        record = ctx.detail.instance(inst.id)
+        self.pacer.action_done(inst.id, to_ts(done_at), host)
         if record is not None:
             record.action_done, record.host, record.action_done_at, record.error = True, host, workflow.now(), None
         verb = "evicted" if a.action == InstanceAction.EVICTION else f"done{' to ' + host if host else ''}"
-        s._log("action", f"{a.action.value} of {inst.id} {verb}", project_id=inst.project_id, host=host)
-        self._instance_notice(inst.project_id, inst.id, INSTANCE_ACTION_DONE, {})
+        ctx.log("action", f"{a.action.value} of {inst.id} {verb}", project_id=inst.project_id, host=host)
+        self.questions.instance_notice(inst.project_id, inst.id, INSTANCE_ACTION_DONE, {})
         if a.action in (InstanceAction.OWN_ACTION, InstanceAction.EVICTION):
             self._last_refresh = datetime.min.replace(tzinfo=UTC)  # capacity changed outside our own moves
 
     def _failed(self, a: Act, source: str, error: str, now: datetime) -> None:
         assert self.pacer is not None
-        s, inst = self.s, self.pacer.insts[a.instance_id]
-        retry = s._inp.move_retry
+        ctx, inst = self.ctx, self.pacer.insts[a.instance_id]
+        retry = ctx.inp.move_retry
         first = self._first_failure.setdefault(inst.id, now)
-        record = s._d.instance(inst.id)
+        record = ctx.detail.instance(inst.id)
         if record is not None:
             record.error = error
-        s._log("error", f"{a.action.value} of {inst.id} failed: {error}", project_id=inst.project_id, host=source)
+        ctx.log("error", f"{a.action.value} of {inst.id} failed: {error}", project_id=inst.project_id, host=source)
         if (now - first).total_seconds() + retry.interval_s > retry.window_s:
-            self._instance_notice(inst.project_id, inst.id, INSTANCE_ACTION_FAILED, {"reason": error})
+            self.questions.instance_notice(inst.project_id, inst.id, INSTANCE_ACTION_FAILED, {"reason": error})
             self._error = SessionFailed(f"could not move instance {inst.id} off {source}: {error}")
             return
-        self.pacer.action_failed(inst.id, _ts(now), retry.interval_s)
+        self.pacer.action_failed(inst.id, to_ts(now), retry.interval_s)
         self._last_refresh = datetime.min.replace(tzinfo=UTC)  # the retry picks a target from a fresh read
         if a.action in (InstanceAction.OWN_ACTION, InstanceAction.EVICTION):
             fallback = inst.migration_type if inst.migration_type in MOVE_ACTIONS else InstanceAction.LIVE_MIGRATE
             inst.action, inst.action_source = fallback, f"{a.action.value} did not happen; the engine moves it"
 
-    async def _own_action(self, iid: str, source: str) -> str | None:
-        """Give the owner until its own-action deadline to move or re-create the instance itself."""
-        window = self.s._inp.windows.own_action
-        # With the loop's clock, the time spent is counted from the waits themselves (no clock reading here).
-        deadline = None if self._loop_clock else await stable_now() + timedelta(seconds=window)
-        waited = 0.0
-        # Look soon (owners that act at once are seen at once), then less and less often (a slow owner does not
-        # fill the history): from the move poll interval, doubling, up to OWN_ACTION_POLL.
-        pause = self.s._inp.move_retry.poll_s
-        while True:
-            check = await workflow.execute_activity_method(
-                CloudActivities.wait_empty, WaitEmptyRequest(host=source, timeout_s=0, instance_ids=[iid]),
-                **CLOUD_CALL)
-            if not check.remaining:
-                return None
-            left = window - waited if deadline is None else (deadline - await stable_now()).total_seconds()
-            if left <= 0:
-                raise ApplicationError(f"OWN_ACTION of {iid} not done by its deadline", type="OwnActionTimeout")
-            await workflow.sleep(min(pause, left))
-            waited += min(pause, left)
-            pause = min(pause * 2, OWN_ACTION_POLL.total_seconds())
-
     async def _maintain(self, host: str) -> None:
         assert self.pacer is not None
         try:
-            await self.s._maintain(host, {})
+            await self.ctx.maintain(host, {})
         except (ActivityError, ChildWorkflowError) as err:
             if workflow.cancellation_reason() is None:
                 self._error = err  # the loop raises it; the session reports the root cause
@@ -485,45 +319,25 @@ class VnfFlow:
             self._dirty = True
         self.pacer.host_maintained(host)
 
-    async def _scale_in(self, d: Decision, round_no: int) -> None:
-        assert d.scale_in is not None
-        need, s = d.scale_in, self.s
-        projects: dict[str, dict[str, int]] = {}
-        for gid, count in need.per_group.items():
-            projects.setdefault(self.pacer.groups[gid].project_id if self.pacer else "", {})[gid] = count
-        for pid, count in need.per_project.items():
-            projects.setdefault(pid, {})["ungrouped"] = count
-        s._set_state(S.SCALE_IN, f"asking {len(projects)} project(s) to scale in so {need.host} can be emptied "
-                                 f"(short of {need.vcpus} vCPU / {need.memory_mb} MB RAM), round {round_no}")
-        for pid in sorted(projects):
-            await s._ask(S.SCALE_IN, [pid], s._inp.windows.scale_in, metadata={
-                "vcpus_needed": need.vcpus, "memory_mb_needed": need.memory_mb, "host": need.host,
-                "instances_to_remove": projects[pid]})
-
     # --- showing ---------------------------------------------------------------------------------------
     def _show(self, d: Decision) -> None:
         assert self.pacer is not None
-        s = self.s
+        ctx = self.ctx
         now = workflow.now()
-        for record in s._d.hosts:
+        for record in ctx.detail.hosts:
             holds = d.holds.get(record.name, [])
             if len(holds) > MAX_HOLDS_SHOWN:
                 holds = holds[:MAX_HOLDS_SHOWN] + [f"... and {len(holds) - MAX_HOLDS_SHOWN} more"]
             record.held_by = holds
             # A wait keeps the time it began for as long as the host keeps waiting for it.
-            since = {(w.reason, w.project_id): w.since for w in self.waits.get(record.name, [])}
-            self.waits[record.name] = [HostWait(reason=r, project_id=p, since=since.get((r, p), now))
-                                       for r, p in d.waits.get(record.name, [])]
+            since = {(w.reason, w.project_id): w.since for w in self._waits.get(record.name, [])}
+            self._waits[record.name] = [HostWait(reason=r, project_id=p, since=since.get((r, p), now))
+                                        for r, p in d.waits.get(record.name, [])]
         counts = dict.fromkeys(Step, 0)
         for inst in self.pacer.insts.values():
             if inst.origin in self.pacer.hosts:
                 counts[inst.step] += 1
         progress = self.pacer.in_progress()
-        s._current(f"{len(progress)} host(s) in progress ({', '.join(progress) or 'none'}); instances: "
-                   f"{counts[Step.DONE]} done, {counts[Step.ACTING]} in action, {counts[Step.NOTIFIED]} warned, "
-                   f"{counts[Step.PENDING]} pending")
-
-    def _instance_notice(self, project: str, iid: str, state: str, metadata: dict[str, str]) -> None:
-        s = self.s
-        notice = instance_notice(s._inp.api_url, s._inp.session_id, project, iid, state, metadata)
-        s._outbox.send(EVENT_PROJECT, project, notice.model_dump())
+        ctx.current(f"{len(progress)} host(s) in progress ({', '.join(progress) or 'none'}); instances: "
+                    f"{counts[Step.DONE]} done, {counts[Step.ACTING]} in action, {counts[Step.NOTIFIED]} warned, "
+                    f"{counts[Step.PENDING]} pending")

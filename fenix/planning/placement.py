@@ -1,7 +1,7 @@
 """The `default` flow's placement over a cloud snapshot: where an instance may go, which host to empty next.
 
-Pure functions of their arguments, so they are deterministic in workflow code (workflows/session.py and
-workflows/host.py) and easy to test alone. The `vnf` flow places with its own planner (fenix/planning/targets.py).
+Pure functions of their arguments, so they are deterministic in workflow code (workflows/default_flow.py
+and workflows/host.py) and easy to test alone. The `vnf` flow places with its own planner (fenix/planning/targets.py).
 """
 
 from __future__ import annotations

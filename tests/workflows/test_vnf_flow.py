@@ -176,3 +176,22 @@ async def test_vnf_scale_in_asks_each_group_within_its_budget(ts_env: WorkflowEn
             assert wanted and all(0 < n <= 1 for n in wanted.values()), wanted  # max_impacted_members 1
             assert e.metadata["vcpus_needed"] > 0 or e.metadata["memory_mb_needed"] > 0
         assert_cloud_sound(st.cloud, before, detail)
+
+
+async def test_vnf_own_action_not_done_in_time_falls_back_to_a_move(ts_env: WorkflowEnvironment,
+                                                                    tmp_path: Path) -> None:
+    """OWN_ACTION: the engine waits the own-action window for the owner (who does nothing here), then moves it."""
+    silent = [VnfmProject(project_id=p, token="", behaviour="silent", server_prefix=p) for p in PROJECTS]
+    async with stack(ts_env, tmp_path, roomy_seed(), silent, skip_time=True) as st:
+        await _register(st, {"vnf-batch-0": {"migration_type": "OWN_ACTION", "lead_time": 5}})
+        before = st.cloud.snapshot()
+        sid = await st.start(hosts=["c0", "c1", "c2"], workflow="vnf", max_parallel_hosts=1,
+                             reply_windows={"own_action": 30})
+        detail = await st.result(sid)
+        assert detail.state == SessionState.MAINTENANCE_DONE, detail.reason
+        assert_cloud_sound(st.cloud, before, detail)
+        own = next(i for i in detail.instances if i.name == "vnf-batch-0")
+        assert own.action in (InstanceAction.LIVE_MIGRATE, InstanceAction.MIGRATE) and own.action_done, own
+        assert "OWN_ACTION did not happen" in (own.action_source or ""), own.action_source
+        assert any("OWN_ACTION" in h.detail and "not done by its deadline" in h.detail for h in detail.history), \
+            [h.detail for h in detail.history if h.kind == "error"]
