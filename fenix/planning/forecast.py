@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import heapq
 
-from fenix.models.session import InstanceAction
 from fenix.planning.model import HostStep, Inst, Step
 from fenix.planning.targets import Targets
 
@@ -35,25 +34,13 @@ class Forecast(Targets):
         for h in self.in_progress() + ahead + [host]:
             if h not in finished:
                 free.pop(h, None)
-        todo = [i for h in self.in_progress() + ahead + [host] for i in self.on_host(h)
-                if i.step in (Step.PENDING, Step.NOTIFIED)
-                and (i.action or i.migration_type) != InstanceAction.EVICTION]
-        todo.sort(key=lambda i: (-i.memory_mb, -i.vcpus, i.id))
-        placed: dict[str, str] = {}
+        todo = self._to_place(self.in_progress() + ahead + [host])
+        # Gone from the hosts finished by then (their room counts as free above).
+        placed = {i.id: "" for i in todo if i.host in finished}
         try:
             for h in finished:
                 self.hosts[h] = HostStep.DONE
-            for i in todo:
-                if i.host in finished:
-                    placed[i.id] = ""  # gone from the finished host
-            for inst in todo:
-                target = self.choose_target(inst, free, placed, double_moves=False)
-                if target is None:
-                    return False
-                free[target][0] -= inst.vcpus
-                free[target][1] -= inst.memory_mb
-                placed[inst.id] = target
-            return True
+            return self._place_all(todo, free, placed, double_moves=False)
         finally:
             self.hosts.update(saved)
 

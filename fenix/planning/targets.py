@@ -67,21 +67,30 @@ class Targets(PlanState):
         free = {h: list(v) for h, v in self._free.items()}
         for h in self.in_progress() + [host]:
             free.pop(h, None)
-        placed: dict[str, str] = {}
-        todo = [i for h in self.in_progress() + [host] for i in self.on_host(h)
-                if i.step in (Step.PENDING, Step.NOTIFIED)
-                and (i.action or i.migration_type) != InstanceAction.EVICTION]
-        todo.sort(key=lambda i: (-i.memory_mb, -i.vcpus, i.id))
+        todo = self._to_place(self.in_progress() + [host])
         saved = {i.id: i.host for i in todo}
         try:
-            for inst in todo:
-                target = self.choose_target(inst, free, placed, double_moves=double_moves)
-                if target is None:
-                    return False
-                free[target][0] -= inst.vcpus
-                free[target][1] -= inst.memory_mb
-                placed[inst.id] = target
-            return True
+            return self._place_all(todo, free, {}, double_moves=double_moves)
         finally:
             for inst in todo:
                 inst.host = saved[inst.id]
+
+    def _to_place(self, hosts: list[str]) -> list[Inst]:
+        """The instances still to leave `hosts` that need a target, largest first (the order placement tries)."""
+        todo = [i for h in hosts for i in self.on_host(h)
+                if i.step in (Step.PENDING, Step.NOTIFIED)
+                and (i.action or i.migration_type) != InstanceAction.EVICTION]
+        todo.sort(key=lambda i: (-i.memory_mb, -i.vcpus, i.id))
+        return todo
+
+    def _place_all(self, todo: list[Inst], free: dict[str, list[int]], placed: dict[str, str], *,
+                   double_moves: bool) -> bool:
+        """Place `todo` one by one on `free` (updated), recording each target in `placed`; False if one fits nowhere."""
+        for inst in todo:
+            target = self.choose_target(inst, free, placed, double_moves=double_moves)
+            if target is None:
+                return False
+            free[target][0] -= inst.vcpus
+            free[target][1] -= inst.memory_mb
+            placed[inst.id] = target
+        return True
