@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import socket
 import uuid
@@ -35,21 +36,38 @@ GRACEFUL_SHUTDOWN_S = 5
 LOOPBACK = "127.0.0.0/8,::1/128"  # FENIX_WEBHOOK_ALLOW of the embedded stacks: their VNFMs are on 127.0.0.1
 
 
-# Ports handed out for servers started a moment later. Below Linux's ephemeral range (32768-60999, where bind(0) and
-# outgoing connections take theirs), picked at random: two processes asking at once (the test suite runs in
-# parallel, `pytest -n`) were given the same port by bind(0), which hands a just-released port out again.
-_PORTS = range(20000, 32000)
+# Ports handed out for servers started a moment later (by this process or a child it starts). Below Linux's
+# ephemeral range (32768-60999, where bind(0) and outgoing connections take theirs), so only free_port() hands them
+# out: bind(0) gave two runners of the parallel test suite (`pytest -n`) the same just-released port. Each runner
+# has a slice of its own (PYTEST_XDIST_WORKER=gwN), and a port is not handed out again while it may still be about
+# to be bound (the last _RECENT ones).
+_FIRST, _LAST, _SLICE, _RECENT = 20000, 32000, 1500, 100
 _pick = random.SystemRandom()
+_recent: list[int] = []
+
+
+def _ports() -> range:
+    runner = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if runner.startswith("gw") and runner[2:].isdigit():
+        first = _FIRST + int(runner[2:]) * _SLICE
+        if first + _SLICE <= _LAST:
+            return range(first, first + _SLICE)
+    return range(_FIRST, _LAST)
 
 
 def free_port() -> int:
-    for _ in range(100):
-        port = _pick.choice(_PORTS)
+    ports = _ports()
+    for _ in range(200):
+        port = _pick.choice(ports)
+        if port in _recent:
+            continue
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
+            _recent.append(port)
+            del _recent[:-_RECENT]
             return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -65,7 +83,13 @@ async def serve(app: FastAPI, port: int) -> AsyncIterator[None]:
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
-            task.result()
+            try:
+                task.result()
+            except SystemExit as err:
+                # uvicorn exits the process when it cannot start (a port taken): an error of this server, not the
+                # end of the caller (in a test run, a SystemExit broke the runner's event loop for every later test).
+                raise RuntimeError(f"the server on 127.0.0.1:{port} did not start (exit {err.code})") from None
+            raise RuntimeError(f"the server on 127.0.0.1:{port} stopped before it started")
         await asyncio.sleep(0.01)
     try:
         yield
