@@ -26,6 +26,9 @@ def cli_env(token: str | None = None, **fenix: str) -> dict[str, str]:
     """This environment minus any FENIX_* of the developer's, plus the given FENIX_<KEY> settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FENIX_")}
     env["COLUMNS"] = "200"  # rich would otherwise wrap tables at 80 columns in a pipe
+    # A worker process binds no fixed port unless a test asks for one: the suite runs in parallel, and two workers
+    # on the default metrics port (9464) or health port (9465) would clash.
+    env.update({"FENIX_WORKER_METRICS_PORT": "0", "FENIX_WORKER_HEALTH_PORT": "0"})
     env.update({f"FENIX_{k.upper()}": v for k, v in fenix.items()})
     if token is not None:
         env["FENIX_TOKEN"] = token

@@ -95,6 +95,7 @@ async def test_fenix_worker_process_health_and_json_logs(dev_env: WorkflowEnviro
     port, queue = free_port(), f"health-{uuid.uuid4().hex[:8]}"
     env = cli_env(data_dir=str(tmp_path), temporal_address=dev_env.client.service_client.config.target_host,
                   task_queue=queue, registry_workflow_id=f"subscriptions-{queue}", worker_health_port=str(port),
+                  worker_metrics_port="0",  # 9464 may be another test's worker's (the suite runs in parallel)
                   log_format="json")
     log = tmp_path / "worker.log"
     async with fenix_service("worker", env, log) as worker, \
