@@ -1,14 +1,15 @@
-"""One host of a session: move its instances as the owners chose, maintain it, re-enable it.
+"""One host of a session: maintain an empty host (leftovers, plug-ins, re-enable), after the default flow's moves.
 
-A child workflow per host keeps each host's history small and shows every host as its own row in the
-Web UI. The session (parent) has already disabled the host and asked the owners; this workflow carries
-out the plan and reports progress to the parent by signal, so the parent's detail view stays live.
+A child workflow per host keeps each host's history small and shows every host as its own row in the Web UI. The
+session (parent) has already disabled the host and asked the owners. For the `default` flow this workflow carries out
+the owners' plan through the instance lane (workflows/lane.py): the moves of a whole-region session fill the hosts'
+histories, not the session's. The `vnf` flow moves instances itself (through the same lane) and starts this workflow
+with an empty plan. Progress goes to the parent by signal, so the parent's detail view stays live.
 """
 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -16,20 +17,15 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.cloud import CloudActivities
-    from fenix.metrics import Figures
-    from fenix.models.cloud import SETTLED_STATUSES, CloudSnapshot, Server
-    from fenix.models.cloud_ops import (
-        HostRequest,
-        MigrateRequest,
-        SnapshotRequest,
-        WaitEmptyRequest,
-    )
+    from fenix.models.cloud_ops import HostRequest, SnapshotRequest
     from fenix.models.host_run import (
         ForwardedNotice,
         HostMaintenanceInput,
         HostMaintenanceResult,
         HostProgress,
         InstanceOutcome,
+        InstanceRequest,
+        OwnActionClock,
     )
     from fenix.models.notification import (
         EVENT_HOST,
@@ -41,21 +37,11 @@ with workflow.unsafe.imports_passed_through():
     )
     from fenix.models.plugin import PluginRunRequest, PluginRunResult
     from fenix.models.session import MOVE_ACTIONS, ActionSpec, ActionType, HostPhase, InstanceAction, PluginRunRecord
-    from fenix.planning.placement import choose_target
     from workflows.cancel import raise_if_cancelled
-    from workflows.moves import follow_move
+    from workflows.lane import carry_out, engine_move, wait_own_actions
     from workflows.options import CLOUD_CALL, PLUGIN
     from workflows.outbox import Outbox
-    from workflows.patches import FAITHFUL_VNFM, SETTLED_MOVES
-
-# How often OWN_ACTION instances are checked; a durable timer (not a sleep in an activity) so that
-# time-skipping tests and long windows cost nothing while waiting.
-OWN_ACTION_POLL = timedelta(seconds=10)
-
-
-def _mover(action: InstanceAction) -> InstanceAction:
-    """The engine's own move for an instance whose chosen action cannot (or can no longer) be used."""
-    return action if action in MOVE_ACTIONS else InstanceAction.LIVE_MIGRATE
+    from workflows.patches import FAITHFUL_VNFM, ONE_LANE
 
 
 @workflow.defn(name="HostMaintenance")
@@ -66,7 +52,6 @@ class HostMaintenanceWorkflow:
         self._result = HostMaintenanceResult(host=inp.host)
         self._outbox = Outbox(self._log)
         self._notes: list[asyncio.Task[None]] = []
-        self._sent: dict[str, InstanceAction] = {}  # instance id -> the last move this workflow sent to the cloud
         self._via_session = False  # set at the start of run
 
     @workflow.run
@@ -109,164 +94,53 @@ class HostMaintenanceWorkflow:
         await asyncio.gather(*self._notes)
         return self._result
 
-    # --- instances -----------------------------------------------------------------------------------
-    async def _snapshot(self) -> CloudSnapshot:
-        return await workflow.execute_activity_method(CloudActivities.snapshot, SnapshotRequest(),
-                                                      **CLOUD_CALL)
+    # --- instances: the lane (workflows/lane.py) -----------------------------------------------------
+    def _request(self, iid: str, action: InstanceAction, note: str | None = None) -> InstanceRequest:
+        inp = self._inp
+        return InstanceRequest(instance_id=iid, project_id=inp.owners.get(iid, ""), source_host=inp.host,
+                               action=action, preferred_hosts=inp.preferred_hosts, avoid_hosts=inp.avoid_hosts,
+                               rules=inp.rules, move_retry=inp.move_retry, own_action_window_s=inp.own_action_timeout_s,
+                               note=note)
 
-    async def _move(self, iid: str, action: InstanceAction, fallback: str | None = None) -> None:
-        """Move one instance: the chosen move, then the other one; rounds of both until the retry window ends.
-
-        Later rounds exist for real Nova, whose scheduler can refuse a move for a while after a peer left
-        the target (see MoveRetry). Each round starts from a fresh snapshot, so a server that moved meanwhile
-        is not moved again. The waits are durable timers.
-        """
-        project = self._inp.owners.get(iid, "")
-        outcome = InstanceOutcome(instance_id=iid, project_id=project, action=action, done=False,
-                                  fallback=fallback)
-        retry = self._inp.move_retry
-        give_up = workflow.now() + timedelta(seconds=retry.window_s)
-        notes: list[str] = []
-        while True:
-            raise_if_cancelled()
-            done, refused = await self._move_round(iid, action, project, outcome)
-            if done or not refused or workflow.now() + timedelta(seconds=retry.interval_s) > give_up:
-                break
-            notes.append(f"round {len(notes) + 1} failed ({outcome.error}); tried again after {retry.interval_s:g} s")
-            await workflow.sleep(retry.interval_s)
-        if notes:
-            outcome.fallback = "; ".join([*notes, outcome.fallback or f"round {len(notes) + 1} ended"])
-        self._result.instances.append(outcome)
-        await self._progress(instance=outcome)
+    async def _move(self, iid: str, action: InstanceAction, note: str | None = None) -> None:
+        """Move one instance through the lane; a move that did not happen fails the host (the session cleans up)."""
+        outcome = await carry_out(self._request(iid, action, note), self._moved)
+        await self._record(outcome)
         if not outcome.done:
-            self._instance_notice(project, iid, INSTANCE_ACTION_FAILED, {"reason": outcome.error or ""})
+            self._instance_notice(outcome.project_id, iid, INSTANCE_ACTION_FAILED, {"reason": outcome.error or ""})
             raise ApplicationError(f"could not move instance {iid} off {self._inp.host}: {outcome.error}",
                                    type="HostNotEmptied", non_retryable=True)
 
-    async def _move_round(self, iid: str, action: InstanceAction, project: str,
-                          outcome: InstanceOutcome) -> tuple[bool, bool]:
-        """One try of the chosen move and, if it fails, of the other.
+    def _moved(self, outcome: InstanceOutcome) -> None:
+        self._instance_notice(outcome.project_id, outcome.instance_id, INSTANCE_ACTION_DONE, {})
 
-        Returns (done, worth another round). Done means the cloud says so: the server is gone, or it is settled
-        off the host (ACTIVE or stopped as it was, a cold migration confirmed). Another round is worth it when the
-        cloud refused or failed a move; "no host has room" is Fenix's own placement answer and will not change by
-        waiting, and a server in ERROR needs an operator.
-        """
-        refused = False
-        retry = self._inp.move_retry
-        settled_moves = workflow.patched(SETTLED_MOVES)  # False: a session started before it (replays as it was)
-        for attempt in (action, InstanceAction.MIGRATE if action == InstanceAction.LIVE_MIGRATE
-                        else InstanceAction.LIVE_MIGRATE):
-            snap = await self._snapshot()
-            server = next((s for s in snap.servers if s.id == iid), None)
-            if server is None:
-                outcome.done, outcome.host, outcome.error = True, None, None
-                break  # gone: deleted by its owner
-            if server.host != self._inp.host:
-                # Moved: by its owner, or by a move of ours whose follow-up failed while the cloud went on with it.
-                if settled_moves:
-                    return await self._settle_moved(server, project, outcome)
-                outcome.done, outcome.host = True, server.host
-                break
-            target = choose_target(snap, server, preferred=set(self._inp.preferred_hosts),
-                                   avoid=set(self._inp.avoid_hosts))
-            if target is None:
-                outcome.error = f"no host has room for {iid} ({server.vcpus} vCPU, {server.memory_mb} MB)"
-                break
-            try:
-                began = workflow.now()
-                self._sent[iid] = attempt
-                res = await follow_move(MigrateRequest(server_id=iid, source_host=self._inp.host,
-                                                       target_host=target, action=attempt), retry.poll_s)
-            except ActivityError as err:
-                if settled_moves and workflow.cancellation_reason() is not None:
-                    raise  # aborted: no other move starts (the session settles what is left)
-                Figures(workflow.metric_meter()).instance_action(attempt.value, "failed",
-                                                                 (workflow.now() - began).total_seconds())
-                outcome.error = str(err.cause or err)
-                refused = True
-                if attempt != action:
-                    break
-                outcome.fallback = f"{action.value} failed ({outcome.error}); retried as the other move"
-                continue
-            outcome.action, outcome.done, outcome.host = attempt, True, res.host
-            outcome.seconds = (workflow.now() - began).total_seconds()
-            Figures(workflow.metric_meter()).instance_action(attempt.value, "done", outcome.seconds)
-            outcome.error = None
-            self._instance_notice(project, iid, INSTANCE_ACTION_DONE, {})
-            break
-        return outcome.done, refused
-
-    async def _settle_moved(self, server: Server, project: str, outcome: InstanceOutcome) -> tuple[bool, bool]:
-        """A server that has left the host is done only once the cloud has settled it: a cold migration waiting in
-        VERIFY_RESIZE is confirmed, one still under way is followed to its end. A server in ERROR is a failed move.
-
-        Returns like `_move_round`. Another round is worth it only if the cloud kept failing (it may come back).
-        """
-        ours = self._sent.get(server.id)
-        host: str | None = server.host
-        if server.status not in SETTLED_STATUSES:
-            try:
-                res = await follow_move(MigrateRequest(server_id=server.id, source_host=self._inp.host,
-                                                       target_host=server.host, action=ours or outcome.action),
-                                        self._inp.move_retry.poll_s)
-                host = res.host
-            except ActivityError as err:
-                if workflow.cancellation_reason() is not None:
-                    raise
-                cause = err.cause
-                outcome.done = False
-                outcome.error = (f"{server.id} left {self._inp.host} but did not settle on {server.host} "
-                                 f"({server.status.value}): {cause or err}")
-                broken = isinstance(cause, ApplicationError) and cause.type == "MigrationFailed"
-                return False, not broken
-        outcome.done, outcome.host = True, host
-        if ours is not None:
-            # Our own move, whose follow-up had failed (a cloud outage outlasting the step's retries): the cloud
-            # finished it after all.
-            if outcome.error:
-                outcome.fallback = f"{ours.value} reported an error ({outcome.error}), but the cloud finished it"
-            outcome.action = ours
-            self._instance_notice(project, server.id, INSTANCE_ACTION_DONE, {})
-        outcome.error = None
-        return True, False
+    async def _record(self, outcome: InstanceOutcome) -> None:
+        self._result.instances.append(outcome)
+        await self._progress(instance=outcome)
 
     async def _wait_own_action(self, own: list[str]) -> None:
-        """Give the owners until the deadline to move or delete OWN_ACTION instances themselves."""
-        began = workflow.now()
-        deadline = began + timedelta(seconds=self._inp.own_action_timeout_s)
-        remaining = own
-        figures = Figures(workflow.metric_meter())
-        while True:
-            check = await workflow.execute_activity_method(
-                CloudActivities.wait_empty,
-                WaitEmptyRequest(host=self._inp.host, timeout_s=0, instance_ids=remaining), **CLOUD_CALL)
-            for iid in sorted(set(remaining) - set(check.remaining)):
-                outcome = InstanceOutcome(instance_id=iid, project_id=self._inp.owners.get(iid, ""),
-                                          action=InstanceAction.OWN_ACTION, done=True)
-                figures.instance_action(InstanceAction.OWN_ACTION.value, "done",
-                                        (workflow.now() - began).total_seconds())
-                self._result.instances.append(outcome)
-                await self._progress(instance=outcome)
-            remaining = check.remaining
-            left = (deadline - workflow.now()).total_seconds()
-            if not remaining or left <= 0:
-                break
-            await workflow.sleep(min(OWN_ACTION_POLL.total_seconds(), left))
+        """Give the owners until the deadline to move or delete OWN_ACTION instances themselves; the engine moves
+        what is left. ONE_LANE: the lane's poll (soon, then less often); before it, a fixed poll (as recorded)."""
+        async def left(iid: str, spent: float) -> None:
+            await self._record(InstanceOutcome(instance_id=iid, project_id=self._inp.owners.get(iid, ""),
+                                               action=InstanceAction.OWN_ACTION, done=True, seconds=spent))
+
+        clock: OwnActionClock = "waits" if workflow.patched(ONE_LANE) else "host-0.1"
+        remaining = await wait_own_actions(self._inp.host, own, self._inp.own_action_timeout_s,
+                                           self._inp.move_retry.poll_s, clock, left)
         for iid in remaining:
-            figures.instance_action(InstanceAction.OWN_ACTION.value, "failed", (workflow.now() - began).total_seconds())
-            await self._move(iid, _mover(self._inp.default_action),
-                             fallback="OWN_ACTION not done by its deadline; the engine moved it")
+            await self._move(iid, engine_move(self._inp.default_action),
+                             note="OWN_ACTION not done by its deadline; the engine moved it")
 
     async def _evacuate_leftovers(self) -> None:
         """Servers not in the plan (created since it was made) are moved with the default action."""
-        snap = await self._snapshot()
+        snap = await workflow.execute_activity_method(CloudActivities.snapshot, SnapshotRequest(), **CLOUD_CALL)
         handled = {o.instance_id for o in self._result.instances}
         for server in snap.servers_on(self._inp.host):
             if server.id not in handled:
                 self._inp.owners.setdefault(server.id, server.project_id)
-                await self._move(server.id, _mover(self._inp.default_action),
-                                 fallback="not in the plan; moved with the default action")
+                await self._move(server.id, engine_move(self._inp.default_action),
+                                 note="not in the plan; moved with the default action")
 
     # --- plug-ins --------------------------------------------------------------------------------------
     async def _run_plugin(self, spec: ActionSpec) -> None:

@@ -1,7 +1,6 @@
 """Following one migration from the workflow: short idempotent steps with durable timers in between.
 
-Shared by the host workflow (`default`) and the `vnf` session, which paces moves itself; and the `vnf` session's
-wait for an owner that moves its instance itself (OWN_ACTION).
+The instance lane's move (workflows/lane.py), for both flows.
 """
 
 from __future__ import annotations
@@ -14,17 +13,14 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.cloud import CloudActivities
-    from fenix.models.cloud_ops import MigrateRequest, MigrateResult, WaitEmptyRequest
+    from fenix.models.cloud_ops import MigrateRequest, MigrateResult
     from workflows.cancel import finish_then_cancel
-    from workflows.clock import stable_now
-    from workflows.options import CLOUD_CALL, MIGRATION_STEP
+    from workflows.options import MIGRATION_STEP
     from workflows.patches import SETTLED_MOVES
 
 # A move that has not ended after this long is reported as failed (Nova's own live-migration timeouts are
 # shorter); the session then falls back or fails instead of waiting for ever.
 MOVE_TIMEOUT = timedelta(hours=2)
-# The longest pause between two looks at an instance its owner moves itself (OWN_ACTION).
-OWN_ACTION_POLL = timedelta(seconds=10)
 
 
 async def follow_move(req: MigrateRequest, poll_s: float, expected_s: float = 0.0) -> MigrateResult:
@@ -87,26 +83,3 @@ async def _follow_before_settled_moves(req: MigrateRequest, poll_s: float, expec
     if cancelled is not None:
         raise cancelled
     return res
-
-
-async def wait_own_action(iid: str, source: str, window: float, poll_s: float, loop_clock: bool) -> str | None:
-    """Give the owner of `iid` `window` seconds to move or re-create the instance itself (the vnf flow's OWN_ACTION).
-
-    `loop_clock` (CLOCK_IN_LOOP): the time spent is counted from the waits themselves (no clock reading here)."""
-    deadline = None if loop_clock else await stable_now() + timedelta(seconds=window)
-    waited = 0.0
-    # Look soon (owners that act at once are seen at once), then less and less often (a slow owner does not
-    # fill the history): from the move poll interval, doubling, up to OWN_ACTION_POLL.
-    pause = poll_s
-    while True:
-        check = await workflow.execute_activity_method(
-            CloudActivities.wait_empty, WaitEmptyRequest(host=source, timeout_s=0, instance_ids=[iid]),
-            **CLOUD_CALL)
-        if not check.remaining:
-            return None
-        left = window - waited if deadline is None else (deadline - await stable_now()).total_seconds()
-        if left <= 0:
-            raise ApplicationError(f"OWN_ACTION of {iid} not done by its deadline", type="OwnActionTimeout")
-        await workflow.sleep(min(pause, left))
-        waited += min(pause, left)
-        pause = min(pause * 2, OWN_ACTION_POLL.total_seconds())

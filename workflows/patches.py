@@ -37,3 +37,9 @@ ABORT_RELEASES_LEASE = "abort-releases-lease-v1"
 # The vnf planner warns ahead also on hosts that cannot be emptied yet but will be, by the forecast, before the
 # warned members' lead times run out (fenix/planning/pacer.py lookahead): the critical groups fill their first rounds.
 ADMISSION_LOOKAHEAD = "admission-lookahead-v1"
+# One instance lane for both flows (workflows/lane.py): the host child waits for OWN_ACTION instances with the lane's
+# poll (soon, then doubling up to OWN_ACTION_POLL; its time counted from its own waits), not a fixed 10 s poll.
+ONE_LANE = "one-lane-v1"
+# The default flow reads the registered constraints and places by their group rules (anti-affinity,
+# max_instances_per_host; fenix/planning/placement.py) in its choice of host and in the host child's moves.
+GROUP_PLACEMENT = "group-placement-v1"

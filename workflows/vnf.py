@@ -21,8 +21,9 @@ from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflow
 with workflow.unsafe.imports_passed_through():
     from activities.cloud import CloudActivities
     from fenix.metrics import Figures
-    from fenix.models.cloud_ops import EstimatesRequest, EvictRequest, MigrateRequest
+    from fenix.models.cloud_ops import EstimatesRequest
     from fenix.models.gauges import HostWait
+    from fenix.models.host_run import InstanceOutcome, InstanceRequest
     from fenix.models.notification import (
         INSTANCE_ACTION_DONE,
         INSTANCE_ACTION_FAILED,
@@ -37,8 +38,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.context import SessionContext
     from workflows.errors import SessionFailed
     from workflows.host_plan import host_plan_s
-    from workflows.moves import follow_move, wait_own_action
-    from workflows.options import CLOUD_CALL, MIGRATION_STEP, REGISTRY_QUERY
+    from workflows.lane import carry_out
+    from workflows.options import CLOUD_CALL, REGISTRY_QUERY
     from workflows.patches import ADMISSION_LOOKAHEAD, CLOCK_IN_LOOP, DEADLINE_FROM_DELIVERY
     from workflows.vnf_questions import VnfQuestions, to_ts
 
@@ -242,34 +243,35 @@ class VnfFlow:
         if record is not None:
             record.action, record.action_started_at, record.target = a.action, workflow.now(), a.target
             record.action_source = "reply" if inst.action_source == "reply" else inst.action_source
+        # The planner named the target and retries a failed move itself (later, maybe elsewhere, paced by the
+        # groups): one try, no fallback to the other move, no rounds.
+        req = InstanceRequest(instance_id=inst.id, project_id=inst.project_id, source_host=source, action=a.action,
+                              target=a.target, fallback=False, rounds=False, move_retry=ctx.inp.move_retry,
+                              expected_s=self.pacer.est.duration(a.action, inst.memory_mb)
+                              if a.action in MOVE_ACTIONS else 0.0,
+                              own_action_window_s=ctx.inp.windows.own_action,
+                              own_action_clock="waits" if self._loop_clock else "recorded")
         try:
-            host: str | None
-            if a.action in MOVE_ACTIONS:
-                res = await follow_move(MigrateRequest(server_id=inst.id, source_host=source, target_host=a.target,
-                                                       action=a.action), ctx.inp.move_retry.poll_s,
-                                        self.pacer.est.duration(a.action, inst.memory_mb))
-                host = res.host
-            elif a.action == InstanceAction.OWN_ACTION:
-                host = await wait_own_action(inst.id, source, ctx.inp.windows.own_action, ctx.inp.move_retry.poll_s,
-                                             self._loop_clock)
-            else:
-                await workflow.execute_activity_method(CloudActivities.evict, EvictRequest(server_id=inst.id),
-                                                       **MIGRATION_STEP)
-                host = None
+            try:
+                outcome = await carry_out(req)
+            except ApplicationError as err:  # a move that did not end within MOVE_TIMEOUT
+                if workflow.cancellation_reason() is not None:
+                    raise
+                figures.instance_action(a.action.value, "failed", (workflow.now() - started).total_seconds())
+                outcome = InstanceOutcome(instance_id=inst.id, project_id=inst.project_id, action=a.action,
+                                          done=False, error=err.message)
+            if not outcome.done:
+                raise_if_cancelled()
+                error = outcome.error or ""
+                if self._loop_clock:
+                    self._ended.append(lambda now: self._failed(a, source, error, now))
+                else:
+                    self._failed(a, source, error, await stable_now())
+                return
             done_at = None if self._loop_clock else await stable_now()
-        except (ActivityError, ApplicationError) as err:
-            if workflow.cancellation_reason() is not None:
-                raise
-            figures.instance_action(a.action.value, "failed", (workflow.now() - started).total_seconds())
-            error = str(err.cause or err) if isinstance(err, ActivityError) else err.message
-            if self._loop_clock:
-                self._ended.append(lambda now: self._failed(a, source, error, now))
-            else:
-                self._failed(a, source, error, await stable_now())
-            return
         finally:
             self._dirty = True
-        figures.instance_action(a.action.value, "done", (workflow.now() - started).total_seconds())
+        host = outcome.host
         if done_at is None:
             self._ended.append(lambda now: self._done(a, source, host, now))
         else:

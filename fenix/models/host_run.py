@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from fenix.models.session import ActionSpec, HostPhase, InstanceAction, MoveRetry, PluginRunRecord
+
+
+class PlacementRule(BaseModel):
+    """A registered instance group's rule for placement: at most `max_per_host` of `members` on one host
+    (1 for an anti-affinity group, else its `max_instances_per_host`)."""
+
+    group_id: str
+    members: list[str]
+    max_per_host: int = Field(ge=1)
 
 
 class HostMaintenanceInput(BaseModel):
@@ -21,6 +30,7 @@ class HostMaintenanceInput(BaseModel):
     move_retry: MoveRetry = Field(default_factory=MoveRetry)
     preferred_hosts: list[str] = Field(default_factory=list)  # maintained: move instances there first
     avoid_hosts: list[str] = Field(default_factory=list)  # still to be maintained: last resort
+    rules: list[PlacementRule] = Field(default_factory=list)  # registered group rules the moves respect
     actions: list[ActionSpec] = Field(default_factory=list)  # host and compute plug-ins, in order
     session_metadata: dict[str, Any] = Field(default_factory=dict)
     api_url: str
@@ -63,3 +73,31 @@ class HostMaintenanceResult(BaseModel):
     instances: list[InstanceOutcome] = Field(default_factory=list)
     plugin_runs: list[PluginRunRecord] = Field(default_factory=list)
     enabled: bool = False
+
+
+# How an OWN_ACTION wait counts its time. "waits": the sum of its own timers, no clock reading (the lane's). The
+# others replay sessions of earlier releases (docs/upgrading.md; remove with their patches): "host-0.1", the host
+# child before ONE_LANE (workflow.now() against a deadline, a fixed poll); "recorded", the vnf flow before
+# CLOCK_IN_LOOP (the recorded clock, workflows/clock.py).
+OwnActionClock = Literal["waits", "host-0.1", "recorded"]
+
+
+class InstanceRequest(BaseModel):
+    """What the instance lane (workflows/lane.py) is to do with one instance, for either flow."""
+
+    instance_id: str
+    project_id: str
+    source_host: str
+    action: InstanceAction
+    # Where a move goes. None: the lane places it on a fresh snapshot (the default flow); the vnf planner names it.
+    target: str | None = None
+    preferred_hosts: list[str] = Field(default_factory=list)  # with target None: maintained hosts, tried first
+    avoid_hosts: list[str] = Field(default_factory=list)  # with target None: hosts still to do, tried last
+    rules: list[PlacementRule] = Field(default_factory=list)  # with target None: registered group rules
+    fallback: bool = True  # a failed move is tried once more as the other move
+    rounds: bool = True  # refused moves are tried again until move_retry's window ends (False: the caller retries)
+    move_retry: MoveRetry = Field(default_factory=MoveRetry)
+    expected_s: float = 0.0  # the cloud's estimate of the move: the first look at it comes after that long
+    own_action_window_s: float = 600
+    own_action_clock: OwnActionClock = "waits"
+    note: str | None = None  # why the lane does this and not what the owner chose (shown as the outcome's fallback)

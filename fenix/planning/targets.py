@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from fenix.models.session import InstanceAction
 from fenix.planning.model import HostStep, Inst, Step
+from fenix.planning.placement import per_host_limit
 from fenix.planning.state import PlanState
 
 
@@ -48,11 +49,9 @@ class Targets(PlanState):
         if inst.group is None:
             return True
         g = self.groups[inst.group]
-        if not g.anti_affinity and g.max_per_host <= 0:
+        limit = per_host_limit(g.anti_affinity, g.max_per_host)
+        if limit is None:
             return True
-        limit = 1 if g.anti_affinity else g.max_per_host
-        if g.anti_affinity and g.max_per_host > 0:
-            limit = min(limit, g.max_per_host)
         there = sum(1 for o in self.members(inst.group) if o.id != inst.id and host in hosts_of(o))
         return there < limit
 
