@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from fenix.metrics import Figures
     from fenix.models.cloud import CloudSnapshot
     from fenix.models.cloud_ops import HostRequest, SnapshotRequest
-    from fenix.models.host_run import HostMaintenanceInput, HostMaintenanceResult
+    from fenix.models.host_run import HostMaintenanceInput, HostMaintenanceResult, PlacementRule
     from fenix.models.plugin import PluginRunRequest, PluginRunResult
     from fenix.models.reply import ProjectReply
     from fenix.models.session import (
@@ -210,7 +210,7 @@ class SessionContext:
         self.upsert_hosts()
 
     async def maintain(self, host: str, plan: dict[str, InstanceAction],
-                       owners: dict[str, str] | None = None) -> None:
+                       owners: dict[str, str] | None = None, rules: list[PlacementRule] | None = None) -> None:
         """Disable `host` (if not yet) and run its `HostMaintenance` child with `plan` for its instances."""
         raise_if_cancelled()
         await self.disable(host)
@@ -222,7 +222,7 @@ class SessionContext:
             HostMaintenanceInput(
                 session_id=inp.session_id, host=host, parent_workflow_id=workflow.info().workflow_id,
                 disable_reason=self.disable_reason,
-                plan=plan, owners=owners or {}, default_action=inp.default_action,
+                plan=plan, owners=owners or {}, rules=rules or [], default_action=inp.default_action,
                 own_action_timeout_s=inp.windows.own_action, move_retry=inp.move_retry,
                 preferred_hosts=maintained,
                 avoid_hosts=pending, session_metadata=inp.metadata, api_url=inp.api_url,

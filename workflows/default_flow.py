@@ -3,7 +3,9 @@
 MAINTENANCE (tell every affected project, wait for ACKs, wait for `maintenance_at`) → SCALE_IN when no host can be
 emptied → PREPARE_MAINTENANCE (first occupied host) / START_MAINTENANCE (empty hosts) / PLANNED_MAINTENANCE (next
 occupied host, instances go to maintained hosts) ... → MAINTENANCE_COMPLETE. Questions are asked of projects, about
-all their instances on a host at once; the host child workflows carry out the plan.
+all their instances on a host at once; the host child workflows carry out the plan through the instance lane
+(workflows/lane.py). Placement, here and in the lane, is the one of fenix/planning/placement.py, with the group rules
+of the constraints the projects registered (GROUP_PLACEMENT), so a `default` session respects them too.
 """
 
 from __future__ import annotations
@@ -13,13 +15,17 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from fenix.models.cloud import CloudSnapshot
     from fenix.models.gauges import HostWait
+    from fenix.models.host_run import PlacementRule
     from fenix.models.notification import fenix_time
+    from fenix.models.plan import ConstraintsRead, ConstraintsView
     from fenix.models.session import DEFAULT_ALLOWED_ACTIONS, ActionType, InstanceAction, SessionState
-    from fenix.planning.placement import capacity_shortfall, host_to_empty
+    from fenix.planning.placement import capacity_shortfall, host_to_empty, placement_rules
     from workflows.cancel import raise_if_cancelled
     from workflows.clock import stable_now
     from workflows.context import SessionContext
     from workflows.errors import SessionFailed
+    from workflows.options import REGISTRY_QUERY
+    from workflows.patches import GROUP_PLACEMENT
 
 
 class DefaultFlow:
@@ -28,10 +34,13 @@ class DefaultFlow:
 
     def __init__(self, ctx: SessionContext) -> None:
         self.ctx = ctx
+        self._rules: list[PlacementRule] = []
+        self._revision: int | None = None
 
     async def body(self) -> None:
         ctx, inp = self.ctx, self.ctx.inp
         await ctx.start()
+        group_placement = workflow.patched(GROUP_PLACEMENT)
 
         ctx.set_state(SessionState.MAINTENANCE, "telling projects about the planned maintenance")
         await ctx.ask(SessionState.MAINTENANCE, [p.project_id for p in ctx.detail.projects],
@@ -50,14 +59,16 @@ class DefaultFlow:
             pending = [h.name for h in ctx.detail.hosts if not h.maintained]
             if not pending:
                 break
+            if group_placement:
+                await self._read_rules()
             empty = [h for h in pending if not snap.servers_on(h)]
             if empty:
                 ctx.set_state(SessionState.START_MAINTENANCE, f"maintaining empty host(s) {', '.join(empty)}")
                 for host in empty:
-                    await ctx.maintain(host, {})
+                    await ctx.maintain(host, {}, rules=self._rules)
                 continue
             maintained = {h.name for h in ctx.detail.hosts if h.maintained}
-            candidate = host_to_empty(snap, pending, maintained)
+            candidate = host_to_empty(snap, pending, maintained, self._rules)
             if candidate is None:
                 vcpus, ram = capacity_shortfall(snap, pending)
                 if scale_in_rounds >= inp.max_scale_in_rounds:
@@ -101,7 +112,18 @@ class DefaultFlow:
                 record = ctx.detail.instance(iid)
                 if record is not None:
                     record.action, record.action_source = action, "reply" if chosen else "default"
-        await ctx.maintain(host, plan, owners={i: s.project_id for i, s in on_host.items()})
+        await ctx.maintain(host, plan, owners={i: s.project_id for i, s in on_host.items()}, rules=self._rules)
+
+    async def _read_rules(self) -> None:
+        """The group rules of the registered constraints, read again before each host (a cheap revision check when
+        nothing changed): the same registries and the same ownership check as the vnf flow's."""
+        req = ConstraintsRead(project_ids=[p.project_id for p in self.ctx.detail.projects],
+                              known_revision=self._revision)
+        view: ConstraintsView = await workflow.execute_activity("read_constraints", req, result_type=ConstraintsView,
+                                                                **REGISTRY_QUERY)
+        if view.changed:
+            self._rules = placement_rules(view.instances, view.groups)
+        self._revision = view.revision
 
     def waits(self, host: str) -> list[HostWait]:
         """What the host waits for: the replies of the projects asked about its instances."""

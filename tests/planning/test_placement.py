@@ -1,9 +1,18 @@
-"""Placement decisions alone (pure functions): tiers, best fit, anti-affinity, capacity in vCPU and RAM."""
+"""Placement decisions alone (pure functions): tiers, best fit, anti-affinity, registered group rules, capacity in
+vCPU and RAM."""
 
 from __future__ import annotations
 
 from fenix.models.cloud import CloudSnapshot, ComputeHost, GroupPolicy, Server, ServerGroup
-from fenix.planning.placement import capacity_shortfall, choose_target, evacuation_plan, host_to_empty
+from fenix.models.constraints import GroupConstraints, InstanceConstraints
+from fenix.planning.placement import (
+    capacity_shortfall,
+    choose_target,
+    evacuation_plan,
+    host_to_empty,
+    per_host_limit,
+    placement_rules,
+)
 
 
 def cloud(hosts: dict[str, tuple[int, int]], servers: list[tuple[str, str, int, int]],
@@ -69,3 +78,34 @@ def test_host_to_empty_picks_the_least_to_move_that_can_be_emptied() -> None:
     full = cloud({"a": (2, 2048), "b": (2, 2048)}, [("x", "a", 2, 2048), ("y", "b", 2, 2048)])
     assert host_to_empty(full, ["a", "b"], set()) is None
     assert capacity_shortfall(full, ["a", "b"]) == (2, 2048)
+
+
+def _group(gid: str, members: list[str], **fields: object) -> tuple[list[InstanceConstraints], list[GroupConstraints]]:
+    insts = [InstanceConstraints(instance_id=m, project_id="p", group_id=gid) for m in members]
+    return insts, [GroupConstraints.model_validate({"group_id": gid, "project_id": "p", **fields})]
+
+
+def test_registered_group_rules_filter_placement() -> None:
+    # Best fit alone would put x on b, next to its peer; the registered anti-affinity group keeps it off b.
+    snap = cloud({"a": (8, 8192), "b": (8, 8192), "c": (8, 8192)},
+                 [("x", "a", 1, 1024), ("peer", "b", 1, 1024), ("filler", "b", 1, 5120)])
+    assert choose_target(snap, server(snap, "x"), preferred=set(), avoid=set()) == "b"
+    rules = placement_rules(*_group("g", ["x", "peer"], anti_affinity_group=True))
+    assert [(r.members, r.max_per_host) for r in rules] == [(["peer", "x"], 1)]
+    assert choose_target(snap, server(snap, "x"), preferred=set(), avoid=set(), rules=rules) == "c"
+    # max_instances_per_host 2: one peer on b leaves room for x; two do not.
+    two = placement_rules(*_group("g", ["x", "peer", "y"], max_instances_per_host=2))
+    assert choose_target(snap, server(snap, "x"), preferred=set(), avoid=set(), rules=two) == "b"
+    snap = cloud({"a": (8, 8192), "b": (8, 8192), "c": (8, 8192)},
+                 [("x", "a", 1, 1024), ("peer", "b", 1, 1024), ("y", "b", 1, 5120)])
+    assert choose_target(snap, server(snap, "x"), preferred=set(), avoid=set(), rules=two) == "c"
+    # A host that cannot be emptied without breaking the group is not chosen to empty.
+    snap = cloud({"a": (8, 8192), "b": (8, 8192)}, [("x", "a", 1, 1024), ("peer", "b", 1, 1024)])
+    assert host_to_empty(snap, ["a", "b"], set()) == "a"
+    assert host_to_empty(snap, ["a", "b"], set(), rules) is None
+
+
+def test_groups_that_cannot_break_their_rule_make_no_rule() -> None:
+    assert placement_rules(*_group("g", ["x", "y"], max_instances_per_host=2)) == []
+    assert placement_rules(*_group("g", ["x", "y"])) == []  # no limit at all
+    assert per_host_limit(True, 3) == 1 and per_host_limit(False, 0) is None and per_host_limit(False, 2) == 2
