@@ -66,6 +66,16 @@ async def default_scale_in(env: WorkflowEnvironment, tmp: Path) -> list[Workflow
         return await _histories(st, sid)
 
 
+async def default_own_action(env: WorkflowEnvironment, tmp: Path) -> list[WorkflowHistory]:
+    """An owner that never carries out its OWN_ACTION (the session's default for a project without a webhook): the
+    host waits out the window, then the engine moves the instance."""
+    async with stack(env, tmp, roomy_seed(), vnfms(InstanceAction.LIVE_MIGRATE),
+                     subscribe=["vnf-ha", "vnf-web"]) as st:
+        sid = await st.start(hosts=["c0", "c1", "c2"], default_action="OWN_ACTION", reply_windows={"own_action": 25})
+        await st.result(sid)
+        return await _histories(st, sid)
+
+
 async def vnf_parallel(env: WorkflowEnvironment, tmp: Path) -> list[WorkflowHistory]:
     async with stack(env, tmp, roomy_seed(), constrained(lead_time=10, recovery_time=5), skip_time=True) as st:
         sid = await st.start(workflow="vnf", max_parallel_hosts=2)
@@ -112,7 +122,8 @@ async def worker_killed_mid_move(env: WorkflowEnvironment, tmp: Path) -> list[Wo
 Scenario = Callable[[WorkflowEnvironment, Path], Awaitable[list[WorkflowHistory]]]
 ON_DEV_SERVER: dict[str, Scenario] = {"default-happy": default_happy, "default-scale-in": default_scale_in,
                                       "abort-mid-move": abort_mid_move,
-                                      "worker-killed-mid-move": worker_killed_mid_move}
+                                      "worker-killed-mid-move": worker_killed_mid_move,
+                                      "default-own-action": default_own_action}
 ON_TIME_SKIPPING: dict[str, Scenario] = {"vnf-parallel": vnf_parallel}
 
 
