@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         InstancePut,
     )
     from fenix.models.plan import ConstraintsRead, ConstraintsView
+    from workflows.constraint_items import ConstraintItems
     from workflows.deadline import refuse_if_late
 
 MAX_INSTANCES_PER_PROJECT = 2000
@@ -41,22 +42,17 @@ LIMIT = "LimitReached"  # 409
 
 
 @workflow.defn(name="ConstraintsRegistry")
-class ConstraintsRegistryWorkflow:
+class ConstraintsRegistryWorkflow(ConstraintItems):
     """Updates `put_instance`, `delete_instance`, `put_group`, `delete_group`; queries `instances`, `groups`."""
 
     @workflow.init
     def __init__(self, state: ConstraintsState) -> None:
-        self._instances = {i.instance_id: i for i in state.instances}
-        self._groups = {g.group_id: g for g in state.groups}
-        self._writes = 0
-        self._revision = state.revision
+        self._load(state.instances, state.groups, state.revision)
 
     @workflow.run
     async def run(self, state: ConstraintsState) -> None:
         limit = state.continue_as_new_after
-        await workflow.wait_condition(lambda: workflow.info().is_continue_as_new_suggested()
-                                      or (limit is not None and self._writes >= limit))
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._until_hand_over(limit)
         workflow.continue_as_new(ConstraintsState(instances=list(self._instances.values()),
                                                   groups=list(self._groups.values()),
                                                   revision=self._revision, continue_as_new_after=limit))
@@ -64,24 +60,13 @@ class ConstraintsRegistryWorkflow:
     @workflow.query(name="view")
     def view(self, req: ConstraintsRead) -> ConstraintsView:
         """What a session needs: every item of the named projects, unless its copy is still current."""
-        if req.known_revision == self._revision:
-            return ConstraintsView(revision=self._revision, changed=False)
-        wanted = set(req.project_ids)
-        return ConstraintsView(
-            revision=self._revision,
-            instances=sorted((i for i in self._instances.values() if not wanted or i.project_id in wanted),
-                             key=lambda i: i.instance_id),
-            groups=sorted((g for g in self._groups.values() if not wanted or g.project_id in wanted),
-                          key=lambda g: g.group_id))
+        return self._view(req, set(req.project_ids))
 
     # --- instances ---
 
     @workflow.update
     def put_instance(self, req: InstancePut) -> InstanceConstraints:
-        self._instances[req.item.instance_id] = req.item
-        self._writes += 1
-        self._revision += 1
-        return req.item
+        return self._store_instance(req.item)
 
     @put_instance.validator
     def _validate_put_instance(self, req: InstancePut) -> None:
@@ -121,10 +106,7 @@ class ConstraintsRegistryWorkflow:
 
     @workflow.update
     def put_group(self, req: GroupPut) -> GroupConstraints:
-        self._groups[req.item.group_id] = req.item
-        self._writes += 1
-        self._revision += 1
-        return req.item
+        return self._store_group(req.item)
 
     @put_group.validator
     def _validate_put_group(self, req: GroupPut) -> None:
@@ -164,10 +146,7 @@ class ConstraintsRegistryWorkflow:
         old = items.get(req.id)
         if old is None or (req.scope is not None and old.project_id != req.scope):
             return ConstraintDeleted(removed=False)
-        del items[req.id]
-        self._writes += 1
-        self._revision += 1
-        return ConstraintDeleted(removed=True)
+        return self._remove(items, req.id)
 
 
 def _check_scope(owner: str | None, scope: str | None, kind: str, item_id: str) -> None:

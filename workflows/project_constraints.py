@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         ProjectConstraintsState,
     )
     from fenix.models.plan import ConstraintsRead, ConstraintsView
+    from workflows.constraint_items import ConstraintItems
     from workflows.constraints import INVALID, LIMIT, NOT_FOUND
     from workflows.deadline import DEADLINE_PASSED, refuse_if_late
     from workflows.options import OWNER_CHECK
@@ -55,24 +56,19 @@ def project_constraints_id(base: str, project_id: str) -> str:
 
 
 @workflow.defn(name=PROJECT_CONSTRAINTS_TYPE)
-class ProjectConstraintsWorkflow:
+class ProjectConstraintsWorkflow(ConstraintItems):
     """Updates `put_instance`, `delete_instance`, `put_group`, `delete_group`; queries `instances`, `groups`,
     `view`, `revision`, `state`."""
 
     @workflow.init
     def __init__(self, state: ProjectConstraintsState) -> None:
         self._project = state.project_id
-        self._instances = {i.instance_id: i for i in state.instances}
-        self._groups = {g.group_id: g for g in state.groups}
-        self._writes = 0
-        self._revision = state.revision
+        self._load(state.instances, state.groups, state.revision)
 
     @workflow.run
     async def run(self, state: ProjectConstraintsState) -> None:
         limit = state.continue_as_new_after
-        await workflow.wait_condition(lambda: workflow.info().is_continue_as_new_suggested()
-                                      or (limit is not None and self._writes >= limit))
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._until_hand_over(limit)
         workflow.continue_as_new(self._state(limit))
 
     def _state(self, limit: int | None) -> ProjectConstraintsState:
@@ -83,11 +79,7 @@ class ProjectConstraintsWorkflow:
     @workflow.query(name="view")
     def view(self, req: ConstraintsRead) -> ConstraintsView:
         """What a session needs: every item, unless its copy is still current."""
-        if req.known_revision == self._revision:
-            return ConstraintsView(revision=self._revision, changed=False)
-        return ConstraintsView(revision=self._revision,
-                               instances=sorted(self._instances.values(), key=lambda i: i.instance_id),
-                               groups=sorted(self._groups.values(), key=lambda g: g.group_id))
+        return self._view(req)
 
     @workflow.query(name="revision")
     def revision(self, _: ConstraintsRead) -> ConstraintsView:
@@ -120,10 +112,7 @@ class ProjectConstraintsWorkflow:
             raise ApplicationError(f"the constraints of instance {item.instance_id!r} reached Fenix after their "
                                    "deadline (the API had already answered 503): not applied", type=DEADLINE_PASSED)
         self._check_instance(item)  # again: other writes may have landed while the cloud answered
-        self._instances[item.instance_id] = item
-        self._writes += 1
-        self._revision += 1
-        return item
+        return self._store_instance(item)
 
     @put_instance.validator
     def _validate_put_instance(self, req: InstancePut) -> None:
@@ -162,10 +151,7 @@ class ProjectConstraintsWorkflow:
 
     @workflow.update
     def put_group(self, req: GroupPut) -> GroupConstraints:
-        self._groups[req.item.group_id] = req.item
-        self._writes += 1
-        self._revision += 1
-        return req.item
+        return self._store_group(req.item)
 
     @put_group.validator
     def _validate_put_group(self, req: GroupPut) -> None:
@@ -194,8 +180,5 @@ class ProjectConstraintsWorkflow:
         """Idempotent: deleting what is not there is not an error."""
         if item_id not in items:
             return ConstraintDeleted(removed=False)
-        del items[item_id]
-        self._writes += 1
-        self._revision += 1
-        return ConstraintDeleted(removed=True)
+        return self._remove(items, item_id)
 
