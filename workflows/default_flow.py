@@ -16,14 +16,12 @@ with workflow.unsafe.imports_passed_through():
     from fenix.models.cloud import CloudSnapshot
     from fenix.models.gauges import HostWait
     from fenix.models.host_run import PlacementRule
-    from fenix.models.notification import fenix_time
     from fenix.models.plan import ConstraintsRead, ConstraintsView
-    from fenix.models.session import DEFAULT_ALLOWED_ACTIONS, ActionType, InstanceAction, SessionState
+    from fenix.models.session import DEFAULT_ALLOWED_ACTIONS, InstanceAction, SessionState
     from fenix.planning.placement import capacity_shortfall, host_to_empty, placement_rules
     from workflows.cancel import raise_if_cancelled
-    from workflows.clock import stable_now
     from workflows.context import SessionContext
-    from workflows.errors import SessionFailed
+    from workflows.flow import check_scale_in_rounds, complete, tell_and_wait
     from workflows.options import REGISTRY_QUERY
     from workflows.patches import GROUP_PLACEMENT
 
@@ -42,14 +40,7 @@ class DefaultFlow:
         await ctx.start()
         group_placement = workflow.patched(GROUP_PLACEMENT)
 
-        ctx.set_state(SessionState.MAINTENANCE, "telling projects about the planned maintenance")
-        await ctx.ask(SessionState.MAINTENANCE, [p.project_id for p in ctx.detail.projects],
-                      inp.windows.maintenance, actions_at=inp.maintenance_at)
-        wait = (inp.maintenance_at - await stable_now()).total_seconds()
-        if wait > 0:
-            ctx.current(f"waiting for the maintenance window at {fenix_time(inp.maintenance_at)} UTC")
-            await workflow.sleep(wait)
-        await ctx.run_global_plugins(ActionType.PRE)
+        await tell_and_wait(ctx)
 
         scale_in_rounds = 0
         while True:
@@ -71,9 +62,7 @@ class DefaultFlow:
             candidate = host_to_empty(snap, pending, maintained, self._rules)
             if candidate is None:
                 vcpus, ram = capacity_shortfall(snap, pending)
-                if scale_in_rounds >= inp.max_scale_in_rounds:
-                    raise SessionFailed(f"not enough capacity to empty any host after {scale_in_rounds} "
-                                        f"SCALE_IN round(s): short of {vcpus} vCPU / {ram} MB RAM")
+                check_scale_in_rounds(ctx, scale_in_rounds, vcpus, ram)
                 scale_in_rounds += 1
                 ctx.set_state(SessionState.SCALE_IN, f"asking projects to scale in (short of {vcpus} vCPU / "
                                                      f"{ram} MB RAM), round {scale_in_rounds}")
@@ -83,11 +72,7 @@ class DefaultFlow:
             state = SessionState.PLANNED_MAINTENANCE if maintained else SessionState.PREPARE_MAINTENANCE
             await self._evacuate_and_maintain(state, candidate, snap)
 
-        raise_if_cancelled()
-        await ctx.run_global_plugins(ActionType.POST)
-        ctx.set_state(SessionState.MAINTENANCE_COMPLETE, "maintenance complete: projects may scale back out")
-        await ctx.ask(SessionState.MAINTENANCE_COMPLETE, ctx.project_ids(), inp.windows.complete, nack_fails=False)
-        await ctx.outbox.drain(ctx.drain_limit)
+        await complete(ctx)
 
     async def _evacuate_and_maintain(self, state: SessionState, host: str, snap: CloudSnapshot) -> None:
         """Disable the host, ask the owners of its instances, then hand the plan to a host workflow."""

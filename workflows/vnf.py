@@ -27,16 +27,16 @@ with workflow.unsafe.imports_passed_through():
     from fenix.models.notification import (
         INSTANCE_ACTION_DONE,
         INSTANCE_ACTION_FAILED,
-        fenix_time,
     )
     from fenix.models.plan import ConstraintsRead, ConstraintsView, MoveEstimates
-    from fenix.models.session import MOVE_ACTIONS, ActionType, HostPhase, InstanceAction, SessionState
+    from fenix.models.session import MOVE_ACTIONS, HostPhase, InstanceAction
     from fenix.planning.model import Act, Decision, Step
     from fenix.planning.pacer import Pacer
     from workflows.cancel import raise_if_cancelled
     from workflows.clock import stable_now
     from workflows.context import SessionContext
     from workflows.errors import SessionFailed
+    from workflows.flow import check_scale_in_rounds, complete, tell_and_wait
     from workflows.host_plan import host_plan_s
     from workflows.lane import carry_out
     from workflows.options import CLOUD_CALL, REGISTRY_QUERY
@@ -106,20 +106,9 @@ class VnfFlow:
             ctx.log("info", "instances without registered constraints get the defaults (lead_time 120 s, the "
                             f"session's default action) in project(s) {', '.join(missing)}")
 
-        ctx.set_state(SessionState.MAINTENANCE, "telling projects about the planned maintenance")
-        await ctx.ask(SessionState.MAINTENANCE, [p.project_id for p in ctx.detail.projects], inp.windows.maintenance,
-                      actions_at=inp.maintenance_at, metadata={"workflow": "vnf"})
-        wait = (inp.maintenance_at - await stable_now()).total_seconds()
-        if wait > 0:
-            ctx.current(f"waiting for the maintenance window at {fenix_time(inp.maintenance_at)} UTC")
-            await workflow.sleep(wait)
-        await ctx.run_global_plugins(ActionType.PRE)
+        await tell_and_wait(ctx, metadata={"workflow": "vnf"})
         await self._loop()
-        raise_if_cancelled()
-        await ctx.run_global_plugins(ActionType.POST)
-        ctx.set_state(SessionState.MAINTENANCE_COMPLETE, "maintenance complete: projects may scale back out")
-        await ctx.ask(SessionState.MAINTENANCE_COMPLETE, ctx.project_ids(), inp.windows.complete, nack_fails=False)
-        await ctx.outbox.drain(ctx.drain_limit)
+        await complete(ctx)
 
     async def _loop(self) -> None:
         assert self.pacer is not None
@@ -147,10 +136,7 @@ class VnfFlow:
                 if d.stuck:
                     raise SessionFailed(d.stuck)
                 if d.scale_in is not None:
-                    if scale_in_rounds >= ctx.inp.max_scale_in_rounds:
-                        raise SessionFailed(f"not enough capacity to empty any host after {scale_in_rounds} "
-                                                 f"SCALE_IN round(s): short of {d.scale_in.vcpus} vCPU / "
-                                                 f"{d.scale_in.memory_mb} MB RAM")
+                    check_scale_in_rounds(ctx, scale_in_rounds, d.scale_in.vcpus, d.scale_in.memory_mb)
                     scale_in_rounds += 1
                     await self.questions.ask_scale_in(d, scale_in_rounds)
                     await self._refresh()
