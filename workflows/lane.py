@@ -2,9 +2,10 @@
 
 `carry_out` moves an instance (the chosen move, then the other one; rounds of both while the cloud refuses, within
 the session's retry window), waits for its owner's own action (OWN_ACTION), or evicts it, and says how that ended
-as an `InstanceOutcome`. It never fails for a business reason: the caller decides what a failed instance means (the
-default flow's host child gives up on the host, the vnf planner tries again later, maybe elsewhere). An abort is
-the exception: it goes through at once, after a move in flight has ended (`follow_move`).
+as an `InstanceOutcome`. A refused or failed action is an outcome, not an exception: the caller decides what it
+means (the default flow's host child gives up on the host, the vnf planner tries again later, maybe elsewhere). Two
+things still raise: an abort (after a move in flight has ended, `follow_move`), and a move that has not ended after
+MOVE_TIMEOUT (`MigrationFailed`, from `follow_move`), as they did before the lane.
 
 The default flow runs the lane inside its host child (workflows/host.py), so the moves of a whole-region session
 fill the hosts' histories, not the session's; the vnf flow runs it in the session, where its planner paces each
