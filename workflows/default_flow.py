@@ -13,11 +13,9 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from fenix.models.cloud import CloudSnapshot
     from fenix.models.gauges import HostWait
-    from fenix.models.notification import fenix_time
     from fenix.models.session import DEFAULT_ALLOWED_ACTIONS, ActionType, InstanceAction, SessionState
     from fenix.planning.placement import capacity_shortfall, host_to_empty
     from workflows.cancel import raise_if_cancelled
-    from workflows.clock import stable_now
     from workflows.context import SessionContext
     from workflows.errors import SessionFailed
 
@@ -36,10 +34,7 @@ class DefaultFlow:
         ctx.set_state(SessionState.MAINTENANCE, "telling projects about the planned maintenance")
         await ctx.ask(SessionState.MAINTENANCE, [p.project_id for p in ctx.detail.projects],
                       inp.windows.maintenance, actions_at=inp.maintenance_at)
-        wait = (inp.maintenance_at - await stable_now()).total_seconds()
-        if wait > 0:
-            ctx.current(f"waiting for the maintenance window at {fenix_time(inp.maintenance_at)} UTC")
-            await workflow.sleep(wait)
+        await ctx.wait_for_window()
         await ctx.run_global_plugins(ActionType.PRE)
 
         scale_in_rounds = 0
@@ -47,7 +42,7 @@ class DefaultFlow:
             raise_if_cancelled()
             snap = await ctx.snapshot([])
             ctx.track_instances(snap)
-            pending = [h.name for h in ctx.detail.hosts if not h.maintained]
+            pending = [h.name for h in ctx.detail.hosts if not h.maintained and not h.skipped]
             if not pending:
                 break
             empty = [h for h in pending if not snap.servers_on(h)]

@@ -37,3 +37,7 @@ ABORT_RELEASES_LEASE = "abort-releases-lease-v1"
 # The vnf planner warns ahead also on hosts that cannot be emptied yet but will be, by the forecast, before the
 # warned members' lead times run out (fenix/planning/pacer.py lookahead): the critical groups fill their first rounds.
 ADMISSION_LOOKAHEAD = "admission-lookahead-v1"
+# The wait for `maintenance_at` is a wait_condition with a timeout (not a sleep), so that `PUT /v1/maintenance/{id}`
+# can move the window of a session still waiting for it; the projects are asked about the new time
+# (workflows/window.py).
+RESCHEDULE = "reschedule-v1"

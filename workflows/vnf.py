@@ -26,7 +26,6 @@ with workflow.unsafe.imports_passed_through():
     from fenix.models.notification import (
         INSTANCE_ACTION_DONE,
         INSTANCE_ACTION_FAILED,
-        fenix_time,
     )
     from fenix.models.plan import ConstraintsRead, ConstraintsView, MoveEstimates
     from fenix.models.session import MOVE_ACTIONS, ActionType, HostPhase, InstanceAction, SessionState
@@ -108,10 +107,7 @@ class VnfFlow:
         ctx.set_state(SessionState.MAINTENANCE, "telling projects about the planned maintenance")
         await ctx.ask(SessionState.MAINTENANCE, [p.project_id for p in ctx.detail.projects], inp.windows.maintenance,
                       actions_at=inp.maintenance_at, metadata={"workflow": "vnf"})
-        wait = (inp.maintenance_at - await stable_now()).total_seconds()
-        if wait > 0:
-            ctx.current(f"waiting for the maintenance window at {fenix_time(inp.maintenance_at)} UTC")
-            await workflow.sleep(wait)
+        await ctx.wait_for_window({"workflow": "vnf"})
         await ctx.run_global_plugins(ActionType.PRE)
         await self._loop()
         raise_if_cancelled()
@@ -128,6 +124,7 @@ class VnfFlow:
         try:
             while not pacer.done():
                 raise_if_cancelled()
+                await ctx.wait_unpaused()  # a paused session starts nothing new; running tasks go on
                 if self._error is not None:
                     raise self._error
                 # Every comparison of times below decides which commands run: it reads the recorded clock.
@@ -317,6 +314,9 @@ class VnfFlow:
             return
         finally:
             self._dirty = True
+        if self.ctx.detail.host(host).skipped:  # on_failure: pause, and the operator chose skip
+            self.pacer.host_skipped(host)
+            return
         self.pacer.host_maintained(host)
 
     # --- showing ---------------------------------------------------------------------------------------

@@ -1,0 +1,158 @@
+"""Steering a running session: pause and resume, pausing by itself (`pause_after`), parking on a failure
+(`on_failure: pause`) until the operator chooses retry or skip.
+
+A pause is state, not a command: the flows call `SessionContext.wait_unpaused()` before they start a host or an
+instance action, and that waits (a `wait_condition`, no timer) only while paused. A session that is never paused
+issues exactly the commands it issued before steering existed, so recorded histories replay without a patch.
+Work already running (a host child, a move) is not stopped: a pause holds what would start next.
+
+Reply deadlines are extended by the part of a pause that fell inside their window (`extension`), so a project
+is never defaulted because the operator held the session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from fenix.models.session import Parked, ProjectRecord, SessionState, SteeringState
+    from fenix.models.steering import Choice
+
+if TYPE_CHECKING:
+    from workflows.context import SessionContext
+
+# The ApplicationError type of a steering request the session cannot follow now (api/errors.py answers 409).
+STEER_CONFLICT = "SteerConflict"
+# The actor of what the session does by itself.
+SESSION_ACTOR = "session"
+_ENDING = (SessionState.MAINTENANCE_COMPLETE, SessionState.MAINTENANCE_DONE, SessionState.MAINTENANCE_FAILED)
+
+
+def conflict(message: str) -> ApplicationError:
+    return ApplicationError(message, type=STEER_CONFLICT, non_retryable=True)
+
+
+class Steering:
+    """The session's pause state; its Updates (workflows/session.py) call the `check_*` validators first."""
+
+    def __init__(self, ctx: SessionContext) -> None:
+        self._ctx = ctx
+        self._pauses: list[tuple[datetime, datetime | None]] = []
+        self._choice: Choice | None = None
+        self._canary_done = False
+
+    @property
+    def state(self) -> SteeringState:
+        return self._ctx.detail.steering
+
+    # --- pause and resume ------------------------------------------------------------------------------
+    def check_pause(self) -> None:
+        if self._ctx.detail.state in _ENDING:
+            raise conflict(f"the session is {self._ctx.detail.state.value}: nothing is left to pause")
+        if self.state.paused:
+            raise conflict(f"the session is already paused (by {self.state.paused_by}: {self.state.pause_reason})")
+
+    def check_resume(self) -> None:
+        if self.state.parked is not None:
+            raise conflict(f"the session is parked on a failure of {self.state.parked.host}: choose retry or "
+                           "skip (or abort it)")
+        if not self.state.paused:
+            raise conflict("the session is not paused")
+
+    def pause(self, actor: str, reason: str) -> None:
+        s = self.state
+        if s.paused:
+            return
+        s.paused, s.paused_by, s.paused_at, s.pause_reason = True, actor, workflow.now(), reason or None
+        self._pauses.append((workflow.now(), None))
+        self._ctx.log("steer", f"paused by {actor}" + (f": {reason}" if reason else ""))
+        self._ctx.current(self._ctx.detail.current)
+
+    def resume(self, actor: str) -> None:
+        s = self.state
+        if not s.paused:
+            return
+        began, _ = self._pauses[-1]
+        self._pauses[-1] = (began, workflow.now())
+        s.paused_total_s += (workflow.now() - began).total_seconds()
+        s.paused, s.paused_by, s.paused_at, s.pause_reason, s.resumed_by = False, None, None, None, actor
+        self._ctx.log("steer", f"resumed by {actor}")
+        self._ctx.current(self._ctx.detail.current)
+
+    async def wait_unpaused(self) -> None:
+        if self.state.paused:
+            await workflow.wait_condition(lambda: not self.state.paused)
+
+    def extension(self, since: datetime, until: datetime) -> float:
+        """Seconds of pause inside [since, until] (a pause still running counts up to now)."""
+        now = workflow.now()
+        total = 0.0
+        for began, ended in self._pauses:
+            lo, hi = max(began, since), min(ended or now, until)
+            total += max(0.0, (hi - lo).total_seconds())
+        return total
+
+    async def extend(self, since: datetime, deadline: datetime, still_open: Callable[[], bool],
+                     project: ProjectRecord) -> None:
+        """A reply window `since`..`deadline` ran out: wait out the pauses that fell inside it (and one still
+        running), so the default applies only once the project has had its whole window unpaused.
+        Returns at once (no command) when the session was never paused in the window."""
+        while still_open():
+            if self.state.paused:
+                await workflow.wait_condition(lambda: not self.state.paused or not still_open())
+                continue
+            extended = deadline + timedelta(seconds=self.extension(since, workflow.now()))
+            if extended <= workflow.now():
+                return
+            project.reply_at = extended
+            try:
+                await workflow.wait_condition(lambda: not still_open(),
+                                              timeout=(extended - workflow.now()).total_seconds())
+            except TimeoutError:
+                pass
+
+    # --- pausing by itself -----------------------------------------------------------------------------
+    def host_maintained(self) -> None:
+        """`pause_after`: after every maintained host ("batch") or once after the first N (a canary)."""
+        hosts = self._ctx.detail.hosts
+        done = sum(h.maintained for h in hosts)
+        left = sum(not h.maintained and not h.skipped for h in hosts)
+        rule = self._ctx.inp.pause_after
+        if left == 0 or rule == "never":
+            return
+        if rule == "batch":
+            self.pause(SESSION_ACTOR, f"pause_after batch: {done} of {len(hosts)} host(s) maintained")
+        elif isinstance(rule, int) and done >= rule and not self._canary_done:
+            self._canary_done = True
+            self.pause(SESSION_ACTOR, f"pause_after {rule}: the first {done} host(s) are maintained; check them "
+                                      "and resume")
+
+    # --- parking on a failure --------------------------------------------------------------------------
+    async def park(self, host: str, error: str) -> Choice:
+        """`on_failure: pause`: hold the session on a failure of `host` until the operator chooses."""
+        self._choice = None
+        self.state.parked = Parked(host=host, error=error, at=workflow.now())
+        self.pause(SESSION_ACTOR, f"{host} failed: {error}")
+        await workflow.wait_condition(lambda: self._choice is not None)
+        choice, self._choice = self._choice, None
+        assert choice is not None
+        return choice
+
+    def check_choice(self) -> None:
+        if self.state.parked is None:
+            raise conflict("the session is not parked on a failure: there is nothing to retry or skip")
+
+    def choose(self, choice: Choice, actor: str) -> None:
+        parked = self.state.parked
+        assert parked is not None
+        self._ctx.log("steer", f"{choice.value} of {parked.host} chosen by {actor}", host=parked.host)
+        if choice == Choice.SKIP:
+            self.state.skipped_hosts.append(parked.host)
+        self.state.parked = None
+        self._choice = choice
+        self.resume(actor)
