@@ -95,6 +95,12 @@ class ReplyWindows(BaseModel):
     own_action: float = Field(600, gt=0)  # how long a project may take to move an OWN_ACTION instance
 
 
+# `pause_after`: "never" (default), "batch" (whenever a host has been maintained and others remain), or N (once,
+# when the first N hosts are maintained: a canary).
+PauseAfter = Literal["never", "batch"] | Annotated[int, Field(ge=1, le=100_000)]
+OnFailure = Literal["fail", "pause"]
+
+
 class SessionInput(BaseModel):
     """Everything a session needs; fixed when the workflow starts."""
 
@@ -122,8 +128,8 @@ class SessionInput(BaseModel):
     drain_limit_s: float = 60.0
     # Steering (fenix/models/steering.py, workflows/steering.py): when the session pauses by itself, and whether a
     # failed host parks the session (paused, waiting for retry/skip/abort) instead of failing it.
-    pause_after: Literal["never", "batch"] | Annotated[int, Field(ge=1)] = "never"
-    on_failure: Literal["fail", "pause"] = "fail"
+    pause_after: PauseAfter = "never"
+    on_failure: OnFailure = "fail"
 
 
 class HostPhase(StrEnum):

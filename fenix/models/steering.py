@@ -8,17 +8,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from fenix.models.deadline import Deadlined
-from fenix.models.session import ReplyWindows, SteeringState
+from fenix.models.session import OnFailure, PauseAfter, ReplyWindows, SteeringState
 
-# `pause_after`: "never" (default), "batch" (whenever a host has been maintained and others remain), or N (once,
-# when the first N hosts are maintained: a canary).
-PauseAfter = Literal["never", "batch"] | Annotated[int, Field(ge=1, le=100_000)]
-OnFailure = Literal["fail", "pause"]
+__all__ = ["Choice", "OnFailure", "PauseAfter", "RescheduleInput", "RescheduleResult", "SteerInput", "SteerResult"]
 
 
 class SteerInput(Deadlined):
