@@ -14,23 +14,32 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from fenix.models.session import Parked, ProjectRecord, SessionState, SteeringState
+    from fenix.models.session import Parked, ProjectRecord, SessionDetail, SessionInput, SessionState, SteeringState
     from fenix.models.steering import Choice
-
-if TYPE_CHECKING:
-    from workflows.context import SessionContext
 
 # The ApplicationError type of a steering request the session cannot follow now (api/errors.py answers 409).
 STEER_CONFLICT = "SteerConflict"
 # The actor of what the session does by itself.
 SESSION_ACTOR = "session"
 _ENDING = (SessionState.MAINTENANCE_COMPLETE, SessionState.MAINTENANCE_DONE, SessionState.MAINTENANCE_FAILED)
+
+
+class Session(Protocol):
+    """What steering uses of the session (workflows/context.py SessionContext)."""
+
+    inp: SessionInput
+    detail: SessionDetail
+
+    def log(self, kind: str, detail: str, *, project_id: str | None = None, host: str | None = None,
+            state: str | None = None) -> None: ...
+
+    def current(self, text: str) -> None: ...
 
 
 def conflict(message: str) -> ApplicationError:
@@ -40,7 +49,7 @@ def conflict(message: str) -> ApplicationError:
 class Steering:
     """The session's pause state; its Updates (workflows/session.py) call the `check_*` validators first."""
 
-    def __init__(self, ctx: SessionContext) -> None:
+    def __init__(self, ctx: Session) -> None:
         self._ctx = ctx
         self._pauses: list[tuple[datetime, datetime | None]] = []
         self._choice: Choice | None = None

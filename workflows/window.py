@@ -8,7 +8,8 @@ waits for the new window. Once the window is reached the session has started wor
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import Protocol
 
 from temporalio import workflow
 
@@ -18,14 +19,16 @@ with workflow.unsafe.imports_passed_through():
     from fenix.models.steering import RescheduleInput, RescheduleResult
     from workflows.clock import stable_now
     from workflows.patches import RESCHEDULE
-    from workflows.steering import conflict
+    from workflows.steering import Session, conflict
 
-if TYPE_CHECKING:
-    from workflows.context import SessionContext
+
+class AskingSession(Session, Protocol):
+    async def ask(self, state: SessionState, projects: list[str], window_s: float, *,
+                  actions_at: datetime | None = None, metadata: dict[str, object] | None = None) -> None: ...
 
 
 class Window:
-    def __init__(self, ctx: SessionContext) -> None:
+    def __init__(self, ctx: AskingSession) -> None:
         self._ctx = ctx
         self.reached = False
         self._moved = False
