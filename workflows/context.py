@@ -248,6 +248,9 @@ class SessionContext:
                     record.skipped, record.phase = True, HostPhase.FAILED
                     self.log("host", f"{host} skipped after its failure: left disabled", host=host)
                     return
+                # A retry moves only what is still on the host; instances moved before the failure stay put.
+                plan = {iid: a for iid, a in plan.items()
+                        if (r := self.detail.instance(iid)) is None or r.host == host}
         self.steering.host_maintained()
 
     async def _maintain(self, host: str, plan: dict[str, InstanceAction], owners: dict[str, str] | None) -> None:

@@ -52,7 +52,8 @@ class Steering:
     def __init__(self, ctx: Session) -> None:
         self._ctx = ctx
         self._pauses: list[tuple[datetime, datetime | None]] = []
-        self._choice: Choice | None = None
+        self._parked: list[Parked] = []  # failures waiting for the operator, oldest first
+        self._choices: dict[str, Choice] = {}  # host -> the operator's choice, until its park() takes it
         self._canary_done = False
 
     @property
@@ -143,25 +144,29 @@ class Steering:
 
     # --- parking on a failure --------------------------------------------------------------------------
     async def park(self, host: str, error: str) -> Choice:
-        """`on_failure: pause`: hold the session on a failure of `host` until the operator chooses."""
-        self._choice = None
-        self.state.parked = Parked(host=host, error=error, at=workflow.now())
+        """`on_failure: pause`: hold the session on a failure of `host` until the operator chooses.
+
+        In the `vnf` flow several hosts run at once and may fail together: they queue, and each choice answers
+        the first one (the detail's `parked`); the session stays paused until the last is answered."""
+        self._parked.append(Parked(host=host, error=error, at=workflow.now()))
+        if self.state.parked is None:
+            self.state.parked = self._parked[0]
         self.pause(SESSION_ACTOR, f"{host} failed: {error}")
-        await workflow.wait_condition(lambda: self._choice is not None)
-        choice, self._choice = self._choice, None
-        assert choice is not None
-        return choice
+        await workflow.wait_condition(lambda: host in self._choices)
+        return self._choices.pop(host)
 
     def check_choice(self) -> None:
         if self.state.parked is None:
             raise conflict("the session is not parked on a failure: there is nothing to retry or skip")
 
     def choose(self, choice: Choice, actor: str) -> None:
-        parked = self.state.parked
-        assert parked is not None
+        parked = self._parked.pop(0)
         self._ctx.log("steer", f"{choice.value} of {parked.host} chosen by {actor}", host=parked.host)
         if choice == Choice.SKIP:
             self.state.skipped_hosts.append(parked.host)
-        self.state.parked = None
-        self._choice = choice
-        self.resume(actor)
+        self._choices[parked.host] = choice
+        self.state.parked = self._parked[0] if self._parked else None
+        if self.state.parked is None:
+            self.resume(actor)
+        else:
+            self.state.pause_reason = f"{self.state.parked.host} failed: {self.state.parked.error}"
