@@ -13,7 +13,7 @@ is never defaulted because the operator held the session.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from temporalio import workflow
@@ -22,6 +22,8 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from fenix.models.session import Parked, ProjectRecord, SessionDetail, SessionInput, SessionState, SteeringState
     from fenix.models.steering import Choice
+    from fenix.planning.model import Step
+    from fenix.planning.pacer import Pacer
 
 # The ApplicationError type of a steering request the session cannot follow now (api/errors.py answers 409).
 STEER_CONFLICT = "SteerConflict"
@@ -42,6 +44,19 @@ class Session(Protocol):
     def current(self, text: str) -> None: ...
 
 
+def extend_lead_times(pacer: Pacer | None, detail: SessionDetail, since: datetime, paused_s: float) -> None:
+    """`vnf`: lead times (warned instances' `actions_at`) that would have run out during a pause from `since` are
+    extended by the pause, so an instance is never moved earlier than its owner could expect."""
+    if pacer is None:
+        return
+    for inst in pacer.insts.values():
+        if inst.step == Step.NOTIFIED and inst.actions_at is not None and inst.actions_at > since.timestamp():
+            inst.actions_at += paused_s
+            record = detail.instance(inst.id)
+            if record is not None:
+                record.actions_at = datetime.fromtimestamp(inst.actions_at, tz=UTC)
+
+
 def conflict(message: str) -> ApplicationError:
     return ApplicationError(message, type=STEER_CONFLICT, non_retryable=True)
 
@@ -55,12 +70,17 @@ class Steering:
         self._parked: list[Parked] = []  # failures waiting for the operator, oldest first
         self._choices: dict[str, Choice] = {}  # host -> the operator's choice, until its park() takes it
         self._canary_done = False
+        self._resumed: list[Callable[[datetime, float], None]] = []
 
     @property
     def state(self) -> SteeringState:
         return self._ctx.detail.steering
 
     # --- pause and resume ------------------------------------------------------------------------------
+    def on_resume(self, hook: Callable[[datetime, float], None]) -> None:
+        """`hook(paused_at, paused_s)` runs at each resume: a flow extends its own deadlines by the pause."""
+        self._resumed.append(hook)
+
     def check_pause(self) -> None:
         if self._ctx.detail.state in _ENDING:
             raise conflict(f"the session is {self._ctx.detail.state.value}: nothing is left to pause")
@@ -90,6 +110,8 @@ class Steering:
         began, _ = self._pauses[-1]
         self._pauses[-1] = (began, workflow.now())
         s.paused_total_s += (workflow.now() - began).total_seconds()
+        for hook in self._resumed:
+            hook(began, (workflow.now() - began).total_seconds())
         s.paused, s.paused_by, s.paused_at, s.pause_reason, s.resumed_by = False, None, None, None, actor
         self._ctx.log("steer", f"resumed by {actor}")
         self._ctx.current(self._ctx.detail.current)

@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.moves import follow_move, wait_own_action
     from workflows.options import CLOUD_CALL, MIGRATION_STEP, REGISTRY_QUERY
     from workflows.patches import ADMISSION_LOOKAHEAD, CLOCK_IN_LOOP, DEADLINE_FROM_DELIVERY
+    from workflows.steering import extend_lead_times
     from workflows.vnf_questions import VnfQuestions, to_ts
 
 # How often the flow re-reads the cloud and the constraints while it runs; changes in between (a VNFM scaling,
@@ -67,6 +68,8 @@ class VnfFlow:
         self._waits: dict[str, list[HostWait]] = {}
         # The per-instance questions: the conversation hands them their replies (workflows/conversation.py).
         self.questions = VnfQuestions(ctx, self._wake, self._fail)
+        # Lead times that would run out while the session is paused are extended by the pause (workflows/steering.py).
+        ctx.steering.on_resume(lambda since, paused_s: extend_lead_times(self.pacer, ctx.detail, since, paused_s))
 
     @property
     def instance_questions(self) -> VnfQuestions:

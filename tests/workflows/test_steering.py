@@ -5,7 +5,7 @@ reply deadlines, `pause_after` pauses by itself, `on_failure: pause` parks a fai
 from __future__ import annotations
 
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +13,13 @@ from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.testing import WorkflowEnvironment
 
 from demo.stack import Stack, stack
+from demo.vnfm import VnfmProject
 from fenix.cloud.simulated import SimHostSpec, SimSeed
 from fenix.constants import session_workflow_id
 from fenix.models.notification import fenix_time
 from fenix.models.session import HostPhase, SessionDetail, SessionState
 from tests.waiting import poll
-from tests.workflows.test_session_flow import roomy_seed, vnfms
+from tests.workflows.test_session_flow import PROJECTS, roomy_seed, vnfms
 from tests.workflows.test_vnf_flow import constrained
 
 HOSTS = ["c0", "c1", "c2"]
@@ -237,3 +238,41 @@ async def test_reschedule_renotifies_and_is_refused_once_started(ts_env: Workflo
         await steer(st, sid, "resume")
         done = await st.result(sid)
         assert done.state == SessionState.MAINTENANCE_DONE, done.reason
+
+
+async def test_vnf_pause_extends_lead_times(ts_env: WorkflowEnvironment, tmp_path: Path) -> None:
+    silent = [VnfmProject(project_id=p, token="", behaviour="silent", server_prefix=p) for p in PROJECTS]
+    async with stack(ts_env, tmp_path, roomy_seed(), silent, skip_time=True) as st:
+        names = [s.name for s in st.cloud.snapshot().servers]
+        for name in names:
+            server = next(s for s in st.cloud.snapshot().servers if s.name == name)
+            async with st.as_project(server.project_id) as http:
+                r = await http.put(f"/instance/{server.id}", json={"lead_time": 600, "migration_type": "MIGRATE"})
+                assert r.status_code == 200, r.text
+        sid = await st.start(hosts=HOSTS, workflow="vnf", max_parallel_hosts=1, reply_windows={"maintenance": 1})
+
+        async def warned() -> dict[str, datetime]:
+            d = await detail(st, sid)
+            return {i.instance_id: i.notified_at for i in d.instances
+                    if i.actions_at is not None and i.notified_at is not None}
+        first = await poll(warned, "an instance warned", timeout=60)
+        await steer(st, sid, "pause")
+        await ts_env.sleep(2000)  # far beyond the 600 s lead time
+        d = await detail(st, sid)
+        assert not any(i.action_started_at for i in d.instances), "an instance moved while paused"
+        lead_ends = {i.instance_id: i.actions_at for i in d.instances if i.instance_id in first}
+        res = await steer(st, sid, "resume")
+        # The lead times that ran out while paused now end the pause's length later (the detail shows it).
+        d = await detail(st, sid)
+        paused_s = res["steering"]["paused_total_s"]
+        for i in (i for i in d.instances if i.instance_id in lead_ends and not i.action_started_at):
+            assert i.actions_at and lead_ends[i.instance_id]
+            assert (i.actions_at - lead_ends[i.instance_id]).total_seconds() >= paused_s - 1, i
+        done = await st.result(sid)
+        assert done.state == SessionState.MAINTENANCE_DONE, done.reason
+        pause, resume = [h.at for h in done.history if h.kind == "steer"]
+        # Warned before the pause: moved no earlier than the lead time plus the pause after that first warning.
+        for i in (i for i in done.instances if i.instance_id in first):
+            assert i.action_started_at
+            waited = (i.action_started_at - first[i.instance_id]).total_seconds()
+            assert waited >= 600 + (resume - pause).total_seconds() - 1, (i.instance_id, waited)
