@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
     from fenix.models.steering import Choice
     from workflows.cancel import raise_if_cancelled
     from workflows.errors import SessionFailed
+    from workflows.gate import HealthGate
     from workflows.host import HostMaintenanceWorkflow
     from workflows.host_plan import host_plan_s
     from workflows.options import CLOUD_CALL, PLUGIN
@@ -79,6 +80,7 @@ class SessionContext:
         self._questions: Questions | None = None
         self.steering = Steering(self)
         self.window = Window(self)
+        self.gate = HealthGate(inp, self.detail, self.steering)
 
     def attach(self, questions: Questions) -> None:
         """The conversation that `ask` goes through (it needs the context itself, so it comes second)."""
@@ -114,6 +116,8 @@ class SessionContext:
             self.log("state", state.value, state=state.value)
             Figures(workflow.metric_meter()).session_transition(self.detail.workflow, state.value)
         self.detail.state = state
+        if state.terminal:
+            self.steering.close()
         workflow.upsert_search_attributes([SA_STATE.value_set(state.value)])
         self.current(current)
 
@@ -216,6 +220,7 @@ class SessionContext:
         if record.disabled_by_session or record.maintained:
             return
         await self.wait_unpaused()
+        await self.gate.check()
         # Marked before the call: an abort can land while the disable is in flight and still happen in the
         # cloud. The cleanup then enables the host only if it carries this session's reason.
         record.disabled_by_session = True

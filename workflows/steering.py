@@ -116,6 +116,14 @@ class Steering:
         self._ctx.log("steer", f"resumed by {actor}")
         self._ctx.current(self._ctx.detail.current)
 
+    def close(self) -> None:
+        """The session ended (done, failed, aborted while paused): no pause is left open in its result."""
+        if self.state.paused:
+            began, _ = self._pauses[-1]
+            self._pauses[-1] = (began, workflow.now())
+            self.state.paused_total_s += (workflow.now() - began).total_seconds()
+            self.state.paused = False
+
     async def wait_unpaused(self) -> None:
         if self.state.paused:
             await workflow.wait_condition(lambda: not self.state.paused)

@@ -50,12 +50,14 @@ DEFAULT_ALLOWED_ACTIONS = [InstanceAction.MIGRATE, InstanceAction.LIVE_MIGRATE, 
 
 
 class ActionType(StrEnum):
-    """When an action plug-in runs: once before the hosts, on every host, on compute hosts, once after."""
+    """When an action plug-in runs: once before the hosts, on every host, on compute hosts, once after; a gate
+    before each host that follows a maintained one (workflows/gate.py)."""
 
     PRE = "pre"
     HOST = "host"
     COMPUTE = "compute"
     POST = "post"
+    GATE = "gate"
 
 
 class ActionSpec(BaseModel):

@@ -280,3 +280,32 @@ async def test_vnf_pause_extends_lead_times(ts_env: WorkflowEnvironment, tmp_pat
             assert i.action_started_at
             waited = (i.action_started_at - first[i.instance_id]).total_seconds()
             assert waited >= 600 + (resume - pause).total_seconds() - 1, (i.instance_id, waited)
+
+
+async def test_failing_health_gate_pauses_between_batches(ts_env: WorkflowEnvironment, tmp_path: Path) -> None:
+    alarm = tmp_path / "nova-service-down"
+    alarm.write_text("nova-compute on c9 is down\n")
+    check = ("import pathlib, sys; p = pathlib.Path(sys.argv[1]); "
+             "print(p.read_text() if p.exists() else 'no alarm'); sys.exit(3 if p.exists() else 0)")
+    gate = {"plugin": "command", "type": "gate",
+            "metadata": {"command": [sys.executable, "-c", check, str(alarm)], "timeout_s": 60}}
+    async with stack(ts_env, tmp_path, roomy_seed(), vnfms(), skip_time=True) as st:
+        sid = await st.start(hosts=HOSTS, actions=[gate])
+        d = await paused(st, sid)
+        # The first host went (no gate before the first batch); the gate held the second.
+        assert sum(h.maintained for h in d.hosts) == 1
+        assert d.steering.paused_by == "session" and "health gate 'command' failed" in (d.steering.pause_reason or "")
+        assert "nova-compute on c9 is down" in (d.steering.pause_reason or "")
+        held = started_hosts(d)
+        await ts_env.sleep(3600)
+        assert started_hosts(await detail(st, sid)) == held
+        # Resumed while the alarm still rings: the gate runs again and holds again.
+        await steer(st, sid, "resume")
+        d = await paused(st, sid)
+        assert started_hosts(d) == held
+        alarm.unlink()
+        await steer(st, sid, "resume", reason="alarm cleared")
+        done = await st.result(sid)
+        assert done.state == SessionState.MAINTENANCE_DONE, done.reason
+        runs = [r.state for r in done.plugin_runs if r.type == "gate"]
+        assert runs[:2] == ["FAILED", "FAILED"] and runs[2:] and set(runs[2:]) == {"DONE"}, runs
