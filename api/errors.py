@@ -20,13 +20,14 @@ from workflows import constraints as constraints_wf
 from workflows.deadline import DEADLINE_PASSED
 from workflows.leases import HOSTS_HELD, LEASE_UNCHECKED
 from workflows.project_constraints import CLOUD_UNAVAILABLE
+from workflows.steering import STEER_CONFLICT
 
 log = logging.getLogger("fenix.api")
 
 # ApplicationError types raised by workflow validators -> HTTP status (unknown types answer 422). A write that
 # reached its workflow after the API's deadline is a 503 like the API's own timeout: the client may try again.
 UPDATE_STATUS = {"StaleReply": 409, "InvalidReply": 422, "UnknownProject": 404, "LimitReached": 409,
-                 HOSTS_HELD: 409, LEASE_UNCHECKED: 503,
+                 STEER_CONFLICT: 409, HOSTS_HELD: 409, LEASE_UNCHECKED: 503,
                  constraints_wf.NOT_FOUND: 404, constraints_wf.INVALID: 422, constraints_wf.CONFLICT: 409,
                  DEADLINE_PASSED: 503, CLOUD_UNAVAILABLE: 503}
 RETRY_AFTER = {"Retry-After": "5"}  # on every 503: the cause (no worker, Temporal down) is usually brief

@@ -39,6 +39,7 @@ from fenix.models.limits import (
 from fenix.models.notification import EVENT_PROJECT, EVENT_TYPES, FENIX_TIME_FORMAT, Subscription, SubscriptionCreate
 from fenix.models.plan import PlanInput
 from fenix.models.session import ActionSpec, InstanceAction, MoveRetry, ReplyWindows, SessionState
+from fenix.models.steering import OnFailure, PauseAfter
 from workflows.catalog import SESSION_WORKFLOWS
 
 MAX_REPLY_WINDOW_S = 30 * 24 * 3600
@@ -95,6 +96,10 @@ class SessionCreate(BaseModel):
     max_parallel_hosts: int = Field(4, ge=1, le=1000, description="vnf: most hosts emptied and maintained at once")
     warn_ahead: bool = Field(True, description="vnf: warn instances of the hosts likely to start next, so their "
                                                "lead time runs while the current hosts are emptied")
+    pause_after: PauseAfter = Field("never", description="pause by itself: after every maintained host (`batch`), "
+                                                         "once after the first N hosts (a canary), or `never`")
+    on_failure: OnFailure = Field("fail", description="a failed host fails the session (`fail`), or parks it "
+                                                      "paused for retry / skip / abort (`pause`)")
 
     @field_validator("maintenance_at", mode="before")
     @classmethod

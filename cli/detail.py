@@ -27,6 +27,14 @@ def render_detail(d: SessionDetail, history: int) -> None:
     if d.reason:
         head.add_row("reason", d.reason)
     head.add_row("now", d.current or "-")
+    s = d.steering
+    if s.paused:
+        head.add_row("paused", f"by {s.paused_by} since {_when(s.paused_at)} UTC"
+                               f"{': ' + s.pause_reason if s.pause_reason else ''}")
+    if s.parked:
+        head.add_row("parked on", f"{s.parked.host}: {s.parked.error} (choose: fenix session retry | skip | abort)")
+    if s.skipped_hosts:
+        head.add_row("skipped hosts", ", ".join(s.skipped_hosts) + " (left disabled)")
     head.add_row("maintenance at", f"{_when(d.maintenance_at)} UTC")
     head.add_row("hosts maintained", f"{sum(h.maintained for h in d.hosts)}/{len(d.hosts)}")
     out.print(head)

@@ -1,4 +1,5 @@
-"""`fenix session`: list, show, start, watch and abort maintenance sessions through the REST API."""
+"""`fenix session`: list, show, start, watch and abort maintenance sessions through the REST API (pause, resume,
+retry, skip and reschedule: cli/steer.py)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ from typing import Annotated, Any
 import typer
 from pydantic import BaseModel, ConfigDict
 from rich.table import Table
+from rich.text import Text
 
 from cli.client import DEFAULT_TIMEOUT_S, TimeoutOption, TokenOption, UrlOption, api_client, segment
 from cli.detail import render_detail
 from cli.output import err, fail, out, state_text
 from cli.session_args import parse_actions, parse_hosts, parse_metadata, parse_reply_windows
+from cli.steer import register as register_steering
 from cli.watch import follow
 from fenix.models.session import ActionType, InstanceAction, ReplyWindows, SessionDetail, SessionStatus
 
@@ -52,7 +55,8 @@ def session_list(
             table.add_column(col)
         for sid in found.sessions:
             st = api.call("GET", f"/maintenance/{segment(sid)}", SessionStatus)
-            table.add_row(sid, state_text(st.state), f"{st.hosts_maintained}/{st.hosts_total}", st.current)
+            state = state_text(st.state) + (Text(" PAUSED", style="bold yellow") if st.paused else Text(""))
+            table.add_row(sid, state, f"{st.hosts_maintained}/{st.hosts_total}", st.current)
         out.print(table)
 
 
@@ -96,6 +100,13 @@ def session_start(
         help="Action for instances whose project does not choose. Default: the API's (LIVE_MIGRATE).")] = None,
     max_scale_in_rounds: Annotated[int | None, typer.Option(
         min=0, show_default=False, help="Default: the API's (3).")] = None,
+    pause_after: Annotated[str | None, typer.Option(
+        metavar="never|batch|N", show_default=False,
+        help="Pause by itself after every maintained host (batch), or once after the first N hosts (a canary). "
+             "Default: never.")] = None,
+    on_failure: Annotated[str | None, typer.Option(
+        metavar="fail|pause", show_default=False,
+        help="On a failed host: fail the session (default), or pause it for retry / skip / abort.")] = None,
     watch: Annotated[bool, typer.Option("--watch", "-w", help="Then follow it like `session watch`.")] = False,
     interval: Annotated[float, typer.Option(min=0.05, help="Seconds between polls with --watch.")] = 2.0,
     url: UrlOption = None, token: TokenOption = None, http_timeout: TimeoutOption = DEFAULT_TIMEOUT_S,
@@ -118,6 +129,10 @@ def session_start(
         body["default_action"] = default_action.value
     if max_scale_in_rounds is not None:
         body["max_scale_in_rounds"] = max_scale_in_rounds
+    if pause_after is not None:
+        body["pause_after"] = int(pause_after) if pause_after.isdigit() else pause_after
+    if on_failure is not None:
+        body["on_failure"] = on_failure
     with api_client(url, token, http_timeout) as api:
         created = api.call("POST", "/maintenance", _Started, body)
         typer.echo(created.session_id)
@@ -159,3 +174,6 @@ def session_abort(
         api.call("DELETE", path, _Any)
     out.print(f"Aborting session {session_id}; `fenix session watch {session_id}` follows it to the end.",
               markup=False, highlight=False)
+
+
+register_steering(session_app)  # after the commands above: `fenix session --help` lists them first

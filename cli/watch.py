@@ -13,7 +13,9 @@ from fenix.models.session import SessionState, SessionStatus
 
 
 def _progress(st: SessionStatus) -> Text:
-    return (state_text(st.state) + Text(f"  {st.hosts_maintained}/{st.hosts_total} hosts  ")
+    paused = Text(f"  PAUSED by {st.paused_by}" + (f" ({st.pause_reason})" if st.pause_reason else ""),
+                  style="bold yellow") if st.paused else Text("")
+    return (state_text(st.state) + paused + Text(f"  {st.hosts_maintained}/{st.hosts_total} hosts  ")
             + Text(st.current or ""))
 
 
@@ -38,7 +40,7 @@ def follow(api: Api, session_id: str, interval: float, timeout: float | None) ->
                         outage = True
                 else:
                     outage = False
-                    key = (str(st.state), st.hosts_maintained, st.current)
+                    key = (str(st.state) + (" paused" if st.paused else ""), st.hosts_maintained, st.current)
                     if key != last:
                         # A line per change, not just the spinner: logs and CI output keep the story.
                         out.print(Text(datetime.now(UTC).strftime("%H:%M:%S  ")) + _progress(st))

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ChildWorkflowError
 from temporalio.workflow import ChildWorkflowCancellationType, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -40,12 +40,16 @@ with workflow.unsafe.imports_passed_through():
         SessionInput,
         SessionState,
     )
+    from fenix.models.steering import Choice
     from workflows.cancel import raise_if_cancelled
     from workflows.errors import SessionFailed
+    from workflows.gate import HealthGate
     from workflows.host import HostMaintenanceWorkflow
     from workflows.host_plan import host_plan_s
     from workflows.options import CLOUD_CALL, PLUGIN
     from workflows.outbox import Outbox
+    from workflows.steering import Steering
+    from workflows.window import Window
 
 
 class Questions(Protocol):
@@ -74,6 +78,9 @@ class SessionContext:
         self.disabled_at: dict[str, datetime] = {}  # host -> when this session disabled it
         self.plan_s: dict[str, float] = {}  # host -> how long the session planned it to stay disabled
         self._questions: Questions | None = None
+        self.steering = Steering(self)
+        self.window = Window(self)
+        self.gate = HealthGate(inp, self.detail, self.steering)
 
     def attach(self, questions: Questions) -> None:
         """The conversation that `ask` goes through (it needs the context itself, so it comes second)."""
@@ -109,6 +116,8 @@ class SessionContext:
             self.log("state", state.value, state=state.value)
             Figures(workflow.metric_meter()).session_transition(self.detail.workflow, state.value)
         self.detail.state = state
+        if state.terminal:
+            self.steering.close()
         workflow.upsert_search_attributes([SA_STATE.value_set(state.value)])
         self.current(current)
 
@@ -117,8 +126,21 @@ class SessionContext:
         d = self.detail
         d.current = text
         done = sum(h.maintained for h in d.hosts)
+        s = d.steering
+        paused = (f"\n\n**PAUSED** by {s.paused_by} since {s.paused_at:%Y-%m-%d %H:%M:%S} UTC"
+                  f"{': ' + s.pause_reason if s.pause_reason else ''}" if s.paused and s.paused_at else "")
         # Markdown shown in the Web UI's "current details".
-        workflow.set_current_details(f"**{d.state.value}** — {text}\n\nhosts maintained: {done}/{len(d.hosts)}")
+        workflow.set_current_details(f"**{d.state.value}** — {text}\n\nhosts maintained: {done}/{len(d.hosts)}"
+                                     f"{paused}")
+
+    async def wait_for_window(self, metadata: dict[str, object] | None = None) -> None:
+        """Until `maintenance_at`, which a reschedule may move meanwhile (workflows/window.py)."""
+        await self.window.wait(metadata or {})
+
+    async def wait_unpaused(self) -> None:
+        """Hold here while the session is paused (workflows/steering.py); the flows call it before they start a
+        host or an instance action. Nothing is issued unless the session is paused."""
+        await self.steering.wait_unpaused()
 
     def upsert_hosts(self) -> None:
         out = sorted(h.name for h in self.detail.hosts if h.disabled_by_session)
@@ -197,6 +219,8 @@ class SessionContext:
         record = self.detail.host(host)
         if record.disabled_by_session or record.maintained:
             return
+        await self.wait_unpaused()
+        await self.gate.check()
         # Marked before the call: an abort can land while the disable is in flight and still happen in the
         # cloud. The cleanup then enables the host only if it carries this session's reason.
         record.disabled_by_session = True
@@ -214,6 +238,28 @@ class SessionContext:
         """Disable `host` (if not yet) and run its `HostMaintenance` child with `plan` for its instances."""
         raise_if_cancelled()
         await self.disable(host)
+        while True:
+            await self.wait_unpaused()
+            try:
+                await self._maintain(host, plan, owners, rules)
+                break
+            except (ActivityError, ChildWorkflowError) as err:
+                if self.inp.on_failure != "pause" or workflow.cancellation_reason() is not None:
+                    raise
+                # `on_failure: pause`: the operator chooses (workflows/steering.py); abort stays a DELETE.
+                choice = await self.steering.park(host, root_message(err))
+                if choice == Choice.SKIP:
+                    record = self.detail.host(host)
+                    record.skipped, record.phase = True, HostPhase.FAILED
+                    self.log("host", f"{host} skipped after its failure: left disabled", host=host)
+                    return
+                # A retry moves only what is still on the host; instances moved before the failure stay put.
+                plan = {iid: a for iid, a in plan.items()
+                        if (r := self.detail.instance(iid)) is None or r.host == host}
+        self.steering.host_maintained()
+
+    async def _maintain(self, host: str, plan: dict[str, InstanceAction], owners: dict[str, str] | None,
+                        rules: list[PlacementRule] | None) -> None:
         inp = self.inp
         maintained = [h.name for h in self.detail.hosts if h.maintained]
         pending = [h.name for h in self.detail.hosts if not h.maintained and h.name != host]

@@ -218,6 +218,8 @@ class Conversation:
             await workflow.wait_condition(lambda: not still_asked(),
                                           timeout=max(0.001, (deadline - workflow.now()).total_seconds()))
         except TimeoutError:
+            # A pause of the session inside the window extends it (workflows/steering.py).
+            await self._ctx.steering.extend(outcome.delivered_at, deadline, still_asked, p)
             if still_asked():
                 self._default(pid, state, "no reply to {state} by the deadline: default applied", "timeout")
 

@@ -47,7 +47,7 @@ class DefaultFlow:
             raise_if_cancelled()
             snap = await ctx.snapshot([])
             ctx.track_instances(snap)
-            pending = [h.name for h in ctx.detail.hosts if not h.maintained]
+            pending = [h.name for h in ctx.detail.hosts if not h.maintained and not h.skipped]
             if not pending:
                 break
             if group_placement:

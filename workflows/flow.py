@@ -14,10 +14,8 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from fenix.models.gauges import HostWait
-    from fenix.models.notification import fenix_time
     from fenix.models.session import ActionType, SessionState
     from workflows.cancel import raise_if_cancelled
-    from workflows.clock import stable_now
     from workflows.context import SessionContext
     from workflows.conversation import InstanceQuestions
     from workflows.errors import SessionFailed
@@ -44,10 +42,8 @@ async def tell_and_wait(ctx: SessionContext, metadata: dict[str, object] | None 
     ctx.set_state(SessionState.MAINTENANCE, "telling projects about the planned maintenance")
     await ctx.ask(SessionState.MAINTENANCE, [p.project_id for p in ctx.detail.projects], inp.windows.maintenance,
                   actions_at=inp.maintenance_at, metadata=metadata)
-    wait = (inp.maintenance_at - await stable_now()).total_seconds()
-    if wait > 0:
-        ctx.current(f"waiting for the maintenance window at {fenix_time(inp.maintenance_at)} UTC")
-        await workflow.sleep(wait)
+    # A reschedule may move `maintenance_at` while the session waits for it (workflows/window.py).
+    await ctx.wait_for_window(metadata)
     await ctx.run_global_plugins(ActionType.PRE)
 
 

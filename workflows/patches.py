@@ -43,3 +43,7 @@ ONE_LANE = "one-lane-v1"
 # The default flow reads the registered constraints and places by their group rules (anti-affinity,
 # max_instances_per_host; fenix/planning/placement.py) in its choice of host and in the host child's moves.
 GROUP_PLACEMENT = "group-placement-v1"
+# The wait for `maintenance_at` is a wait_condition with a timeout (not a sleep), so that `PUT /v1/maintenance/{id}`
+# can move the window of a session still waiting for it; the projects are asked about the new time
+# (workflows/window.py).
+RESCHEDULE = "reschedule-v1"

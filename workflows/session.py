@@ -33,8 +33,10 @@ with workflow.unsafe.imports_passed_through():
         SessionState,
         SessionStatus,
     )
+    from fenix.models.steering import Choice, RescheduleInput, RescheduleResult, SteerInput, SteerResult
     from workflows.context import SessionContext, root_message
     from workflows.conversation import Conversation
+    from workflows.deadline import refuse_if_late
     from workflows.default_flow import DefaultFlow
     from workflows.errors import SessionFailed
     from workflows.flow import Flow
@@ -42,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.owned_constraints import OwnedVnfFlow
     from workflows.patches import FAITHFUL_VNFM, SETTLE_AT_CLEANUP
     from workflows.settle import settle_moves
+    from workflows.steering import SESSION_ACTOR
 
 
 @workflow.defn(name=SESSION_WORKFLOW_TYPE)
@@ -155,6 +158,61 @@ class MaintenanceSessionWorkflow:
             n = progress.notice
             self._ctx.outbox.send(n.event_type, n.project_id, n.payload, informational=True)
 
+    # --- steering (workflows/steering.py, workflows/window.py) ------------------------------------------
+    # Updates, not signals: the operator must be told at once why a request is refused (not paused, already
+    # started, ...), and a refused Update leaves no trace in the history.
+    @workflow.update
+    def pause(self, req: SteerInput) -> SteerResult:
+        self._ctx.steering.pause(req.actor or SESSION_ACTOR, req.reason)
+        return self._steered("paused: no new host or instance action starts; running ones finish")
+
+    @pause.validator
+    def _validate_pause(self, req: SteerInput) -> None:
+        refuse_if_late(req.not_after, "pause")
+        self._ctx.steering.check_pause()
+
+    @workflow.update
+    def resume(self, req: SteerInput) -> SteerResult:
+        self._ctx.steering.resume(req.actor or SESSION_ACTOR)
+        return self._steered("resumed")
+
+    @resume.validator
+    def _validate_resume(self, req: SteerInput) -> None:
+        refuse_if_late(req.not_after, "resume")
+        self._ctx.steering.check_resume()
+
+    @workflow.update
+    def retry(self, req: SteerInput) -> SteerResult:
+        self._ctx.steering.choose(Choice.RETRY, req.actor or SESSION_ACTOR)
+        return self._steered("the failed host is tried again")
+
+    @retry.validator
+    def _validate_retry(self, req: SteerInput) -> None:
+        refuse_if_late(req.not_after, "retry")
+        self._ctx.steering.check_choice()
+
+    @workflow.update
+    def skip(self, req: SteerInput) -> SteerResult:
+        self._ctx.steering.choose(Choice.SKIP, req.actor or SESSION_ACTOR)
+        return self._steered("the failed host stays disabled; the session goes on without it")
+
+    @skip.validator
+    def _validate_skip(self, req: SteerInput) -> None:
+        refuse_if_late(req.not_after, "skip")
+        self._ctx.steering.check_choice()
+
+    @workflow.update
+    def reschedule(self, req: RescheduleInput) -> RescheduleResult:
+        return self._ctx.window.move(req)
+
+    @reschedule.validator
+    def _validate_reschedule(self, req: RescheduleInput) -> None:
+        refuse_if_late(req.not_after, "reschedule")
+        self._ctx.window.check(req)
+
+    def _steered(self, text: str) -> SteerResult:
+        return SteerResult(session_id=self._detail.session_id, steering=self._detail.steering, detail=text)
+
     # --- queries ----------------------------------------------------------------------------------------
     @workflow.query
     def detail(self) -> SessionDetail:
@@ -164,7 +222,9 @@ class MaintenanceSessionWorkflow:
     def status(self) -> SessionStatus:
         d = self._detail
         return SessionStatus(session_id=d.session_id, state=d.state, reason=d.reason, current=d.current,
-                             hosts_total=len(d.hosts), hosts_maintained=sum(h.maintained for h in d.hosts))
+                             hosts_total=len(d.hosts), hosts_maintained=sum(h.maintained for h in d.hosts),
+                             paused=d.steering.paused, paused_by=d.steering.paused_by,
+                             pause_reason=d.steering.pause_reason)
 
     @workflow.query
     def gauges(self) -> SessionGauges:

@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.lane import carry_out
     from workflows.options import CLOUD_CALL, REGISTRY_QUERY
     from workflows.patches import ADMISSION_LOOKAHEAD, CLOCK_IN_LOOP, DEADLINE_FROM_DELIVERY
+    from workflows.steering import extend_lead_times
     from workflows.vnf_questions import VnfQuestions, to_ts
 
 # How often the flow re-reads the cloud and the constraints while it runs; changes in between (a VNFM scaling,
@@ -69,6 +70,8 @@ class VnfFlow:
         self._waits: dict[str, list[HostWait]] = {}
         # The per-instance questions: the conversation hands them their replies (workflows/conversation.py).
         self.questions = VnfQuestions(ctx, self._wake, self._fail)
+        # Lead times that would run out while the session is paused are extended by the pause (workflows/steering.py).
+        ctx.steering.on_resume(lambda since, paused_s: extend_lead_times(self.pacer, ctx.detail, since, paused_s))
 
     @property
     def instance_questions(self) -> VnfQuestions:
@@ -118,6 +121,7 @@ class VnfFlow:
         try:
             while not pacer.done():
                 raise_if_cancelled()
+                await ctx.wait_unpaused()  # a paused session starts nothing new; running tasks go on
                 if self._error is not None:
                     raise self._error
                 # Every comparison of times below decides which commands run: it reads the recorded clock.
@@ -305,6 +309,9 @@ class VnfFlow:
             return
         finally:
             self._dirty = True
+        if self.ctx.detail.host(host).skipped:  # on_failure: pause, and the operator chose skip
+            self.pacer.host_skipped(host)
+            return
         self.pacer.host_maintained(host)
 
     # --- showing ---------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 from uuid import uuid4
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from temporalio.client import WorkflowExecutionStatus
 
 from api.deadline import BoundedRoute, DeadlineDep
@@ -49,13 +49,6 @@ async def list_sessions(_: AdminDep, client: ClientDep) -> SessionList:
 async def get_session(session_id: str, _: AdminDep, client: ClientDep) -> SessionStatus:
     """Fenix's `{"session_id", "state"}`, plus the reason, what happens now and host progress."""
     return await read_status(client, session_id)
-
-
-@router.put("/{session_id}")
-async def update_session(session_id: str, request: Request, _: AdminDep, client: ClientDep) -> dict[str, Any]:
-    """Kept for Fenix compatibility (a no-op there too); answers where the session lives."""
-    await describe_session(client, session_id)
-    return {"maintenance": str(request.url), "session_id": session_id}
 
 
 @router.delete("/{session_id}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -50,12 +50,14 @@ DEFAULT_ALLOWED_ACTIONS = [InstanceAction.MIGRATE, InstanceAction.LIVE_MIGRATE, 
 
 
 class ActionType(StrEnum):
-    """When an action plug-in runs: once before the hosts, on every host, on compute hosts, once after."""
+    """When an action plug-in runs: once before the hosts, on every host, on compute hosts, once after; a gate
+    before each host that follows a maintained one (workflows/gate.py)."""
 
     PRE = "pre"
     HOST = "host"
     COMPUTE = "compute"
     POST = "post"
+    GATE = "gate"
 
 
 class ActionSpec(BaseModel):
@@ -95,6 +97,12 @@ class ReplyWindows(BaseModel):
     own_action: float = Field(600, gt=0)  # how long a project may take to move an OWN_ACTION instance
 
 
+# `pause_after`: "never" (default), "batch" (whenever a host has been maintained and others remain), or N (once,
+# when the first N hosts are maintained: a canary).
+PauseAfter = Literal["never", "batch"] | Annotated[int, Field(ge=1, le=100_000)]
+OnFailure = Literal["fail", "pause"]
+
+
 class SessionInput(BaseModel):
     """Everything a session needs; fixed when the workflow starts."""
 
@@ -120,6 +128,10 @@ class SessionInput(BaseModel):
     # the end of a session waits for notices still being retried (docs/notifications.md#delivery).
     delivery_grace_s: float = 15.0
     drain_limit_s: float = 60.0
+    # Steering (fenix/models/steering.py, workflows/steering.py): when the session pauses by itself, and whether a
+    # failed host parks the session (paused, waiting for retry/skip/abort) instead of failing it.
+    pause_after: PauseAfter = "never"
+    on_failure: OnFailure = "fail"
 
 
 class HostPhase(StrEnum):
@@ -137,6 +149,7 @@ class HostRecord(BaseModel):
     phase: HostPhase = HostPhase.PENDING
     disabled_by_session: bool = False
     maintained: bool = False
+    skipped: bool = False  # its failure was skipped by the operator: left disabled, not maintained
     held_by: list[str] = Field(default_factory=list)  # `vnf`: what keeps this host from its next step, now
 
 
@@ -187,6 +200,28 @@ class PluginRunRecord(BaseModel):
     duration_s: float = 0.0
 
 
+class Parked(BaseModel):
+    """A failure the session is parked on (`on_failure: pause`), waiting for retry, skip or abort."""
+
+    host: str
+    error: str
+    at: datetime
+
+
+class SteeringState(BaseModel):
+    """Shown in the detail (`steering`), the CLI and the Web UI's current details."""
+
+    paused: bool = False
+    paused_by: str | None = None
+    paused_at: datetime | None = None
+    pause_reason: str | None = None
+    paused_total_s: float = 0.0  # all closed pauses; reply deadlines are extended by the part inside their window
+    parked: Parked | None = None
+    resumed_by: str | None = None
+    skipped_hosts: list[str] = Field(default_factory=list)
+    rescheduled_by: str | None = None
+
+
 class SessionDetail(BaseModel):
     """The whole state of a session: the query answer, the workflow result and the API's detail view."""
 
@@ -203,6 +238,7 @@ class SessionDetail(BaseModel):
     history: list[HistoryEntry] = Field(default_factory=list)
     plugin_runs: list[PluginRunRecord] = Field(default_factory=list)
     aborted: bool = False
+    steering: SteeringState = Field(default_factory=SteeringState)
 
     def host(self, name: str) -> HostRecord:
         return next(h for h in self.hosts if h.name == name)
@@ -223,6 +259,9 @@ class SessionStatus(BaseModel):
     current: str = ""
     hosts_total: int = 0
     hosts_maintained: int = 0
+    paused: bool = False
+    paused_by: str | None = None
+    pause_reason: str | None = None
 
 
 class ProjectInstancesQuery(BaseModel):

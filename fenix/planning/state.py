@@ -49,6 +49,7 @@ class PlanState:
         self._constraints = {c.instance_id: c for c in instances}
         self.insts: dict[str, Inst] = {}
         self._enabled: dict[str, bool] = {}
+        self._skipped: set[str] = set()  # failed hosts the operator chose to leave disabled (never a target)
         self._free: dict[str, list[int]] = {}
         self._nova_peers: dict[str, set[str]] = {}
         self._members: dict[str, list[Inst]] = {}
@@ -68,7 +69,8 @@ class PlanState:
     # --- cloud view ------------------------------------------------------------------------------------
     def refresh(self, snap: CloudSnapshot) -> None:
         """Take in a fresh snapshot: new and vanished servers, capacity, Nova anti-affinity groups."""
-        self._enabled = {h.name: h.up and (h.enabled or h.name in self.hosts) for h in snap.hosts}
+        self._enabled = {h.name: h.up and (h.enabled or h.name in self.hosts) and h.name not in self._skipped
+                         for h in snap.hosts}
         self._free = {h.name: [h.vcpus_free, h.memory_mb_free] for h in snap.hosts}
         self._nova_peers = {}
         for g in snap.server_groups:
@@ -187,6 +189,12 @@ class PlanState:
     def host_maintained(self, host: str) -> None:
         self.hosts[host] = HostStep.DONE
         self._moved()
+
+    def host_skipped(self, host: str) -> None:
+        """The host failed and the operator skipped it: done for the session, left disabled, never a target."""
+        self._skipped.add(host)
+        self._enabled[host] = False
+        self.host_maintained(host)
 
     # --- queries ---------------------------------------------------------------------------------------
     def on_host(self, host: str) -> list[Inst]:

@@ -215,7 +215,8 @@ async def test_unknown_session_is_404(ts_env: WorkflowEnvironment, tmp_path: Pat
         await start_waiting(st)  # a session exists: only the id asked for is unknown
         sid = str(uuid.uuid4())
         assert_error(await st.admin.get(f"/maintenance/{sid}"), 404, f"no maintenance session '{sid}'")
-        assert_error(await st.admin.put(f"/maintenance/{sid}", json={}), 404, sid)
+        later = {"maintenance_at": "2030-01-01 00:00:00"}
+        assert_error(await st.admin.put(f"/maintenance/{sid}", json=later), 404, sid)
         assert_error(await st.admin.delete(f"/maintenance/{sid}"), 404, sid)
         assert_error(await st.admin.get(f"/maintenance/{sid}/detail"), 404, sid)
         assert_error(await st.admin.get(f"/maintenance/{sid}/alpha"), 404, sid)

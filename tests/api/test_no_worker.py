@@ -167,9 +167,16 @@ async def test_writes_the_workflows_see_after_their_deadline_are_refused(ts_env:
                       late.delete("/instance/i1")]
             for call in writes:
                 assert_error(await call, 503, "after its deadline", "not applied")
+            # The admin's steering writes too (workflows/steering.py, workflows/window.py).
+            late.headers["X-Auth-Token"] = st.admin_token
+            steering = [late.post(f"/maintenance/{sid}/pause", json={"reason": "late"}),
+                        late.put(f"/maintenance/{sid}", json={"maintenance_at": "2099-01-01 00:00:00"})]
+            for call in steering:
+                assert_error(await call, 503, "after its deadline", "not applied")
 
         # Nothing changed.
         d = await detail(st, sid)
+        assert not d["steering"]["paused"] and not d["steering"]["rescheduled_by"], d["steering"]
         alpha_now = next(p for p in d["projects"] if p["project_id"] == "alpha")
         assert alpha_now["awaiting"] and alpha_now["state"] == "MAINTENANCE", alpha_now
         async with st.as_project("alpha") as alpha:
