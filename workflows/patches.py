@@ -37,3 +37,6 @@ ABORT_RELEASES_LEASE = "abort-releases-lease-v1"
 # The vnf planner warns ahead also on hosts that cannot be emptied yet but will be, by the forecast, before the
 # warned members' lead times run out (fenix/planning/pacer.py lookahead): the critical groups fill their first rounds.
 ADMISSION_LOOKAHEAD = "admission-lookahead-v1"
+# maintenance.host events for every host transition: PLANNED at the start, DISABLED, MAINTENANCE_COMPLETE for every
+# host a failed session re-enables, CANCELLED for those it never touched (workflows/host_events.py).
+HOST_EVENTS = "host-events-v1"

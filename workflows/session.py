@@ -19,9 +19,11 @@ with workflow.unsafe.imports_passed_through():
     from activities.cloud import CloudActivities
     from fenix.constants import SESSION_WORKFLOW_TYPE
     from fenix.metrics import Figures
+    from fenix.models.audit import ActionRecord
     from fenix.models.cloud_ops import HostRequest
     from fenix.models.gauges import HostGauges, SessionGauges
     from fenix.models.host_run import HostProgress
+    from fenix.models.hosts import HostState, SessionHosts
     from fenix.models.notification import EVENT_HOST, EVENT_PROJECT, HostNotice, ProjectNotice, project_url
     from fenix.models.reply import ProjectReply, ReplyResult
     from fenix.models.session import (
@@ -33,11 +35,13 @@ with workflow.unsafe.imports_passed_through():
         SessionState,
         SessionStatus,
     )
+    from workflows.audit import audit_entry
     from workflows.context import SessionContext, root_message
     from workflows.conversation import Conversation
     from workflows.default_flow import DefaultFlow
     from workflows.errors import SessionFailed
     from workflows.flow import Flow
+    from workflows.host_events import host_events_on, send_host_event, session_hosts
     from workflows.options import CLEANUP
     from workflows.owned_constraints import OwnedVnfFlow
     from workflows.patches import FAITHFUL_VNFM, SETTLE_AT_CLEANUP
@@ -155,7 +159,18 @@ class MaintenanceSessionWorkflow:
             n = progress.notice
             self._ctx.outbox.send(n.event_type, n.project_id, n.payload, informational=True)
 
+    @workflow.signal
+    def record_action(self, record: ActionRecord) -> None:
+        """An admin's or a project's action on the session (abort, pause, ...), with who did it (the API sends it
+        before it acts). A signal: it issues no command, so sessions of any release take it."""
+        audit_entry(self._ctx, record)
+
     # --- queries ----------------------------------------------------------------------------------------
+    @workflow.query
+    def hosts(self) -> SessionHosts:
+        """Every host's maintenance state and window, for infrastructure services (`GET /v1/hosts`)."""
+        return session_hosts(self._detail, self._ctx.disabled_at, self._ctx.plan_s)
+
     @workflow.query
     def detail(self) -> SessionDetail:
         return self._detail
@@ -222,9 +237,15 @@ class MaintenanceSessionWorkflow:
                     host_notice = HostNotice(project_id=inp.admin_project_id, host=record.name,
                                              state="MAINTENANCE_COMPLETE", session_id=inp.session_id)
                     ctx.outbox.send(EVENT_HOST, None, host_notice.model_dump())
+                elif host_events_on():  # disabled, not yet in maintenance: back in service all the same
+                    send_host_event(ctx.outbox, inp, record.name, HostState.MAINTENANCE_COMPLETE)
                 record.disabled_by_session = False
                 record.phase = HostPhase.FAILED if not record.maintained else record.phase
                 ctx.log("host", f"{record.name} enabled again (session ended)", host=record.name)
+        if host_events_on():
+            for record in self._detail.hosts:
+                if record.phase == HostPhase.PENDING:  # planned, never touched: the plan is off
+                    send_host_event(ctx.outbox, inp, record.name, HostState.CANCELLED)
         ctx.upsert_hosts()
         # Projects may have scaled in: MAINTENANCE_COMPLETE tells them they may scale back out; the
         # metadata says why (Fenix-era VNFMs know no other end state). No reply is awaited.

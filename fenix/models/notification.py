@@ -19,7 +19,8 @@ INSTANCE_ACTION_FAILED = "INSTANCE_ACTION_FAILED"
 FENIX_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 # The project notice states Fenix sent in its time (and so Fenix-era AODH-format clients, Doctor's VNFM above all,
-# parse); host events carry no `state` of this kind and pass. Newer states go to native subscribers only.
+# parse). Newer states go to native subscribers only. Host events are not filtered by it: their subscribers are
+# infrastructure services, which get every host state in both formats.
 AODH_STATES = frozenset({"MAINTENANCE", "SCALE_IN", "PREPARE_MAINTENANCE", "PLANNED_MAINTENANCE",
                          "INSTANCE_ACTION_DONE", "MAINTENANCE_COMPLETE", "IN_MAINTENANCE", None})
 
@@ -65,9 +66,11 @@ class HostNotice(BaseModel):
 
     project_id: str
     host: str
-    state: str  # IN_MAINTENANCE, MAINTENANCE_COMPLETE
+    state: str  # fenix.models.hosts.HostState: PLANNED, DISABLED, IN_MAINTENANCE, MAINTENANCE_COMPLETE, CANCELLED
     session_id: str
     service: str = "fenix"
+    maintenance_at: str | None = None  # the session's window opens (Fenix's time format, UTC)
+    expected_end: str | None = None  # DISABLED: when the session expects the host back at the latest
 
 
 class BodyFormat(StrEnum):
