@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from demo.stack import Stack, stack
@@ -33,10 +34,12 @@ async def subscribe_service(st: Stack, received: Hooks) -> None:
             assert r.status_code == 201, r.text
 
 
-async def test_every_host_transition_reaches_a_service_in_order(ts_env: WorkflowEnvironment, tmp_path: Path) -> None:
+@pytest.mark.parametrize("flow", ["default", "vnf"])
+async def test_every_host_transition_reaches_a_service_in_order(ts_env: WorkflowEnvironment, tmp_path: Path,
+                                                                flow: str) -> None:
     async with hooks() as received, stack(ts_env, tmp_path, roomy_seed(), vnfms()) as st:
         await subscribe_service(st, received)
-        sid = await st.start(hosts=[])
+        sid = await st.start(hosts=[], workflow=flow)
         ended = await st.result(sid, timeout=120)
         assert ended.state == SessionState.MAINTENANCE_DONE, ended.reason
         hosts = sorted(h.name for h in ended.hosts)
