@@ -45,7 +45,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.cancel import raise_if_cancelled
     from workflows.errors import SessionFailed
     from workflows.host import HostMaintenanceWorkflow
-    from workflows.host_events import expected_end, host_events_on, send_host_event
+    from workflows.host_events import expected_end, host_events_on, send_host_event, send_hosts_event
     from workflows.host_plan import host_plan_s
     from workflows.options import CLOUD_CALL, PLUGIN
     from workflows.outbox import Outbox
@@ -162,8 +162,7 @@ class SessionContext:
                 f"{h.name} ({h.disabled_reason or 'no reason given'})" for h in already))
         self.detail.hosts = [HostRecord(name=h) for h in targets]
         if host_events_on():
-            for host in targets:
-                send_host_event(self.outbox, inp, host, HostState.PLANNED)
+            send_hosts_event(self.outbox, inp, targets, HostState.PLANNED)
         self.track_instances(snap)
         self.log("info", f"session over {len(targets)} host(s), {len(self.detail.instances)} instance(s) of "
                          f"{len(self.detail.projects)} project(s)")

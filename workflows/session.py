@@ -41,7 +41,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.default_flow import DefaultFlow
     from workflows.errors import SessionFailed
     from workflows.flow import Flow
-    from workflows.host_events import host_events_on, send_host_event, session_hosts
+    from workflows.host_events import host_events_on, send_host_event, send_hosts_event, session_hosts
     from workflows.options import CLEANUP
     from workflows.owned_constraints import OwnedVnfFlow
     from workflows.patches import FAITHFUL_VNFM, SETTLE_AT_CLEANUP
@@ -242,10 +242,9 @@ class MaintenanceSessionWorkflow:
                 record.disabled_by_session = False
                 record.phase = HostPhase.FAILED if not record.maintained else record.phase
                 ctx.log("host", f"{record.name} enabled again (session ended)", host=record.name)
-        if host_events_on():
-            for record in self._detail.hosts:
-                if record.phase == HostPhase.PENDING:  # planned, never touched: the plan is off
-                    send_host_event(ctx.outbox, inp, record.name, HostState.CANCELLED)
+        untouched = [record.name for record in self._detail.hosts if record.phase == HostPhase.PENDING]
+        if untouched and host_events_on():  # planned, never touched: the plan is off
+            send_hosts_event(ctx.outbox, inp, untouched, HostState.CANCELLED)
         ctx.upsert_hosts()
         # Projects may have scaled in: MAINTENANCE_COMPLETE tells them they may scale back out; the
         # metadata says why (Fenix-era VNFMs know no other end state). No reply is awaited.

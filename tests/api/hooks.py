@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -18,7 +19,8 @@ class Hooks:
     got: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def host_events(self, name: str) -> list[tuple[str, str]]:
-        """(host, state) of every maintenance.host event `name` got, in the order it got them, in either format."""
+        """(host, state) of every host's transition in the maintenance.host events `name` got, in the order it got
+        them, in either format."""
         found = []
         for body in self.got.get(name, []):
             if "payload" in body:  # native
@@ -28,7 +30,10 @@ class Hooks:
                 event = body["reason_data"]["event"]
                 assert event["event_type"] == "maintenance.host", body
                 payload = {trait[0]: trait[2] for trait in event["traits"]}
-            found.append((payload["host"], payload["state"]))
+            hosts = payload.get("hosts") or [payload["host"]]
+            # PLANNED and CANCELLED name many hosts at once; an AODH trait holds the list as JSON text.
+            for host in json.loads(hosts) if isinstance(hosts, str) else hosts:
+                found.append((host, payload["state"]))
         return found
 
 
