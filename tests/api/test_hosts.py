@@ -14,6 +14,7 @@ from demo.stack import stack
 from fenix import tokens
 from fenix.tokens import SERVICE_ROLE
 from tests.api.helpers import LONG_WINDOWS, answer, assert_error, instance_ids, silent, two_host_seed, wait_asked
+from tests.cli.helpers import fenix
 from tests.waiting import poll
 
 
@@ -69,6 +70,11 @@ async def test_hosts_of_a_session_from_planned_to_back_in_service(ts_env: Workfl
             assert c1["state"] == "MAINTENANCE_COMPLETE" and c1["maintained"] and not c1["in_maintenance"], c1
             assert c1["sessions"] == [] and c1["session_id"] == sid and c1["expected_end"] is None, c1
             assert await hosts("state=DISABLED") == ["c0"]
+            # The same through the CLI, with the service's token.
+            shown = await fenix("host", "status", "c0", "--url", st.api_url, token=service_token)
+            assert shown.code == 0 and f"c0: DISABLED (session {sid}, back by " in shown.stdout, shown
+            listed_cli = await fenix("host", "list", "--state", "DISABLED", "--url", st.api_url, token=service_token)
+            assert listed_cli.code == 0 and "c0" in listed_cli.stdout and "c1" not in listed_cli.stdout, listed_cli
             # A host no running session has.
             assert (await infra.get("/hosts/c9")).json()["state"] == "IN_SERVICE"
             assert (await st.admin.get("/hosts/c0")).json()["state"] == "DISABLED"  # the admin may read too
