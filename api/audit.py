@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import logging
 
+from temporalio.service import RPCError
+
 from api.auth import Principal
+from api.errors import is_not_found
 from api.session_reads import SessionHandle
 from fenix.constants import session_id_from_workflow_id
 from fenix.models.audit import ActionRecord, Actor
@@ -35,6 +38,14 @@ def audit(who: Principal, action: str, *, detail: str = "", **about: str | None)
 
 async def record_on_session(handle: SessionHandle, who: Principal, action: str, detail: str = "") -> None:
     """The action in the session's own record (and the audit log)."""
-    audit(who, action, detail=detail, session_id=session_id_from_workflow_id(handle.id))
-    await handle.signal(MaintenanceSessionWorkflow.record_action,
-                        ActionRecord(actor=actor_of(who), action=action, detail=detail))
+    session_id = session_id_from_workflow_id(handle.id)
+    audit(who, action, detail=detail, session_id=session_id)
+    try:
+        await handle.signal(MaintenanceSessionWorkflow.record_action,
+                            ActionRecord(actor=actor_of(who), action=action, detail=detail))
+    except RPCError as err:
+        if not is_not_found(err):
+            raise
+        # Ended since the caller looked: nothing more to record in it; the action itself says what that means.
+        log.warning("session %s ended before %s could be recorded in it", session_id, action,
+                    extra={"session_id": session_id})

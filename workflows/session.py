@@ -233,12 +233,12 @@ class MaintenanceSessionWorkflow:
                 await workflow.execute_activity_method(
                     CloudActivities.enable_host, HostRequest(host=record.name, reason=ctx.disable_reason),
                     **CLEANUP)
-                if record.phase == HostPhase.IN_MAINTENANCE:
+                if host_events_on():  # also a host disabled but not yet in maintenance: back in service
+                    send_host_event(ctx.outbox, inp, record.name, HostState.MAINTENANCE_COMPLETE)
+                elif record.phase == HostPhase.IN_MAINTENANCE:
                     host_notice = HostNotice(project_id=inp.admin_project_id, host=record.name,
                                              state="MAINTENANCE_COMPLETE", session_id=inp.session_id)
                     ctx.outbox.send(EVENT_HOST, None, host_notice.model_dump())
-                elif host_events_on():  # disabled, not yet in maintenance: back in service all the same
-                    send_host_event(ctx.outbox, inp, record.name, HostState.MAINTENANCE_COMPLETE)
                 record.disabled_by_session = False
                 record.phase = HostPhase.FAILED if not record.maintained else record.phase
                 ctx.log("host", f"{record.name} enabled again (session ended)", host=record.name)

@@ -15,7 +15,7 @@ from fenix import tokens
 from fenix.models.hosts import HostState
 from fenix.models.session import SessionState
 from fenix.tokens import SERVICE_ROLE
-from tests.api.helpers import LONG_WINDOWS, silent
+from tests.api.helpers import LONG_WINDOWS, answer, silent, two_host_seed, wait_asked
 from tests.api.hooks import Hooks, hooks
 from tests.waiting import poll
 from tests.workflows.test_session_flow import roomy_seed, vnfms
@@ -81,3 +81,26 @@ async def test_an_aborted_session_tells_what_is_back_and_what_is_off(ts_env: Wor
         for fmt in ("native", "aodh"):
             assert received.host_events(fmt) == [("c0", HostState.PLANNED), ("c1", HostState.PLANNED),
                                                   ("c0", HostState.CANCELLED), ("c1", HostState.CANCELLED)], fmt
+
+
+async def test_a_host_disabled_by_an_aborted_session_is_back_in_service(ts_env: WorkflowEnvironment,
+                                                                        tmp_path: Path) -> None:
+    async with hooks() as received, stack(ts_env, tmp_path, two_host_seed(busy="c0", empty="c1"),
+                                          silent("alpha", "beta")) as st:
+        await subscribe_service(st, received)
+        sid = await st.start(hosts=["c0", "c1"], reply_windows=LONG_WINDOWS)
+        for pid in ("alpha", "beta"):
+            await wait_asked(st, sid, pid, "MAINTENANCE")
+            assert (await answer(st, sid, pid, "ACK_MAINTENANCE")).status_code == 200
+        # c1 (empty) is maintained; c0 is disabled and its owners asked, who stay silent.
+        await wait_asked(st, sid, "alpha", "PLANNED_MAINTENANCE")
+        assert (await st.admin.delete(f"/maintenance/{sid}")).status_code == 200
+        assert (await st.result(sid, timeout=60)).aborted
+        want = [("c0", HostState.PLANNED), ("c1", HostState.PLANNED), ("c1", HostState.DISABLED),
+                ("c1", HostState.IN_MAINTENANCE), ("c1", HostState.MAINTENANCE_COMPLETE), ("c0", HostState.DISABLED),
+                ("c0", HostState.MAINTENANCE_COMPLETE)]
+        await poll(lambda: all(len(received.host_events(f)) >= len(want) for f in ("native", "aodh")) or None,
+                   "c0 back in service", 10)
+        for fmt in ("native", "aodh"):
+            assert received.host_events(fmt) == want, fmt
+        assert all(h.enabled for h in st.cloud.snapshot().hosts)
