@@ -53,8 +53,9 @@ class MaintenanceSessionWorkflow:
     """One maintenance session.
 
     Update `reply` (validated; the API's PUT) and signal `reply_signal` (same shape, for VNFMs that talk
-    to Temporal directly) carry project answers. Signal `host_progress` comes from host workflows.
-    Queries: `detail`, `status`, `project_instances`.
+    to Temporal directly) carry project answers. Signal `host_progress` comes from host workflows, signal
+    `record_action` from the API (who aborted, paused, ...). Queries: `detail`, `status`, `project_instances`,
+    `gauges`, `hosts`.
     """
 
     @workflow.init
