@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from fenix.models.hosts import HostState, HostWindow, SessionHosts
+    from fenix.models.hosts import OUT_OF_SERVICE, HostState, HostWindow, SessionHosts
     from fenix.models.notification import EVENT_HOST, HostNotice, fenix_time
     from fenix.models.session import HostPhase, HostRecord, SessionDetail, SessionInput
     from workflows.outbox import Outbox
@@ -74,10 +74,12 @@ def expected_end(disabled_at: dict[str, datetime], plan_s: dict[str, float], hos
 def session_hosts(detail: SessionDetail, disabled_at: dict[str, datetime], plan_s: dict[str, float]) -> SessionHosts:
     """The answer of the session's `hosts` query (small: no instances, no history)."""
     ended = detail.state.terminal
-    return SessionHosts(
-        session_id=detail.session_id, workflow=detail.workflow, state=detail.state.value,
-        maintenance_at=detail.maintenance_at,
-        hosts=[HostWindow(host=h.name, state=host_state(h, ended), maintained=h.maintained,
-                          disabled_at=disabled_at.get(h.name),
-                          expected_end=None if h.maintained else expected_end(disabled_at, plan_s, h.name))
-               for h in detail.hosts])
+    windows = []
+    for h in detail.hosts:
+        state = host_state(h, ended)
+        down = state in OUT_OF_SERVICE
+        windows.append(HostWindow(host=h.name, state=state, maintained=h.maintained,
+                                  disabled_at=disabled_at.get(h.name),
+                                  expected_end=expected_end(disabled_at, plan_s, h.name) if down else None))
+    return SessionHosts(session_id=detail.session_id, workflow=detail.workflow, state=detail.state.value,
+                        maintenance_at=detail.maintenance_at, hosts=windows)
