@@ -14,8 +14,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from demo.stack import stack
 from fenix import tokens
+from fenix.constants import session_workflow_id
+from fenix.models.audit import ActionRecord, Actor
 from tests.api.helpers import LONG_WINDOWS, answer, assert_error, silent, two_host_seed, wait_asked
 from tests.cli.helpers import fenix
+from workflows.audit import MAX_AUDIT_ENTRIES
+from workflows.session import MaintenanceSessionWorkflow
 
 
 def actors(entries: list[dict[str, Any]], kind: str) -> list[tuple[str, str, str]]:
@@ -91,3 +95,21 @@ async def test_who_did_what_and_each_project_reads_its_own_part(ts_env: Workflow
     audited = [(r.audit_action, r.actor, r.__dict__.get("session_id")) for r in caplog.records  # type: ignore[attr-defined]
                if r.name == "fenix.audit"]
     assert audited == [("start", "stack-admin", sid), ("reply", "alpha", sid), ("abort", "stack-admin", sid)], audited
+
+
+async def test_a_sessions_audit_record_is_bounded(ts_env: WorkflowEnvironment, tmp_path: Path) -> None:
+    async with stack(ts_env, tmp_path, two_host_seed(), silent("alpha", "beta")) as st:
+        sid = await st.start(hosts=["c0", "c1"], reply_windows=LONG_WINDOWS)
+        await wait_asked(st, sid, "alpha", "MAINTENANCE")
+        handle = st.client.get_workflow_handle(session_workflow_id(sid))
+        who = Actor(name="noisy-operator", project_id="admin", roles=["admin"])
+        for n in range(MAX_AUDIT_ENTRIES + 5):
+            await handle.signal(MaintenanceSessionWorkflow.record_action, ActionRecord(actor=who, action=f"poke {n}"))
+        whole = (await st.admin.get(f"/maintenance/{sid}/history")).json()
+        audit = [e for e in whole["entries"] if e["kind"] == "audit"]
+        # The start, then the first pokes up to the bound, then one note that there were more.
+        assert len(audit) == MAX_AUDIT_ENTRIES + 1, len(audit)
+        assert audit[-2]["detail"] == f"poke {MAX_AUDIT_ENTRIES - 2}"
+        assert audit[-1]["actor"] is None and "only in the API's audit log" in audit[-1]["detail"]
+        assert (await st.admin.delete(f"/maintenance/{sid}")).status_code == 200
+        await st.result(sid, timeout=60)
