@@ -18,6 +18,12 @@ STATE_STYLE = {HostState.DISABLED: "bold yellow", HostState.IN_MAINTENANCE: "bol
                HostState.RETIRED: "bold red", HostState.MAINTENANCE_COMPLETE: "bold green"}
 
 
+# What `host status` says first: whether the host is out of service ("in maintenance", as Fenix 0.1 said) or not.
+WORDS = {HostState.PLANNED: "planned", HostState.DISABLED: "in maintenance", HostState.IN_MAINTENANCE: "in maintenance",
+         HostState.MAINTENANCE_COMPLETE: "back in service", HostState.CANCELLED: "maintenance cancelled",
+         HostState.RETIRED: "retired"}
+
+
 def _when(st: HostStatus) -> str:
     if st.expected_end is not None:
         return f"back by {st.expected_end:%Y-%m-%d %H:%M:%S} UTC"
@@ -37,8 +43,9 @@ def host_status(
     if st.session_id is None:
         out.print(Text(f"{st.host}: not in maintenance", style="bold green"))
         return
-    line = Text(f"{st.host}: ") + Text(st.state.value, style=STATE_STYLE.get(st.state, "bold"))
-    line += Text(f" (session {st.session_id}{', ' + _when(st) if _when(st) else ''})")
+    words = WORDS.get(st.state, st.state.value.lower())
+    line = Text(f"{st.host}: ") + Text(words, style=STATE_STYLE.get(st.state, "bold"))
+    line += Text(f" ({st.state.value}, session {st.session_id}{', ' + _when(st) if _when(st) else ''})")
     out.print(line)
 
 

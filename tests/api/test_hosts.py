@@ -72,9 +72,10 @@ async def test_hosts_of_a_session_from_planned_to_back_in_service(ts_env: Workfl
             assert await hosts("state=DISABLED") == ["c0"]
             # The same through the CLI, with the service's token.
             shown = await fenix("host", "status", "c0", "--url", st.api_url, token=service_token)
-            assert shown.code == 0 and f"c0: DISABLED (session {sid}, back by " in shown.stdout, shown
+            assert shown.code == 0 and f"c0: in maintenance (DISABLED, session {sid}, back by " in shown.stdout, shown
             listed_cli = await fenix("host", "list", "--state", "DISABLED", "--url", st.api_url, token=service_token)
-            assert listed_cli.code == 0 and "c0" in listed_cli.stdout and "c1" not in listed_cli.stdout, listed_cli
+            rows = [line.split("│")[1].strip() for line in listed_cli.stdout.splitlines() if line.startswith("│")]
+            assert listed_cli.code == 0 and rows == ["c0"], listed_cli
             # A host no running session has.
             assert (await infra.get("/hosts/c9")).json()["state"] == "IN_SERVICE"
             assert (await st.admin.get("/hosts/c0")).json()["state"] == "DISABLED"  # the admin may read too
