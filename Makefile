@@ -18,7 +18,7 @@ DEVCLOUD_DIR ?= /tmp/fenix-devcloud
 DEVCLOUD_VENV ?= /tmp/fenix-devcloud-venv
 DEVCLOUD_ENV := OS_CLIENT_CONFIG_FILE=$(DEVCLOUD_DIR)/clouds.yaml OS_CLOUD=minicloud
 
-.PHONY: demo up test lint lock lock-upgrade deploy-tools bench bench-burst drill fuzz clean devcloud-up devcloud-down test-openstack
+.PHONY: demo up test lint lock lock-upgrade deploy-tools bench bench-burst bench-hosts drill fuzz clean devcloud-up devcloud-down test-openstack
 
 # The lock as constraints: pip installs exactly its versions (and fails if they conflict with pyproject's ranges).
 # A dependency just added to pyproject.toml and not locked yet installs unpinned until `make lock`.
@@ -47,6 +47,10 @@ up: $(STAMP)
 # The vnf workflow's makespan on the 24-host reference cloud (docs/benchmarks.md); prints a table.
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Infrastructure services' view of a 2,000-host session: host events and GET /v1/hosts (docs/benchmarks.md).
+bench-hosts: $(STAMP)
+	$(BIN)/python -m bench.hosts $(HOSTS)
 
 # A burst of replies: every project answers MAINTENANCE at once (docs/benchmarks.md); SIZES="50 200" by default.
 bench-burst: $(STAMP)

@@ -174,12 +174,6 @@ class ProjectInstancesOut(BaseModel):
     instance_ids: list[str]
 
 
-class HostMaintenanceStatus(BaseModel):
-    host: str
-    in_maintenance: bool
-    sessions: list[str] = Field(default_factory=list)
-
-
 # --- the plan preview ---
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import typer
 
+from cli import export  # noqa: F401 (registers `fenix session export` on the session commands)
 from cli.hosts import host_app
 from cli.services import run_api, run_worker, setup
 from cli.sessions import session_app

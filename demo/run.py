@@ -16,6 +16,7 @@ import asyncio
 import shutil
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from demo.stack import Stack, free_port, stack
 from fenix.constants import SEARCH_ATTRIBUTES, session_workflow_id
 from fenix.logs import configure_logging
 from fenix.metrics import MetricsUnavailable, worker_runtime
+from fenix.models.hosts import SessionHosts
 from fenix.models.session import SessionDetail, SessionState
 from fenix.settings import Settings
 from fenix.temporal import find_bin
@@ -49,7 +51,10 @@ async def watch(st: Stack, sid: str, console: Console) -> SessionDetail:
         while True:
             d = await handle.query("detail", result_type=SessionDetail)
             done = sum(h.maintained for h in d.hosts)
-            status.update(f"[bold]{d.state}[/] {done}/{len(d.hosts)} hosts: {d.current}")
+            # What an infrastructure service reads in GET /v1/hosts (docs/api.md#hosts-infrastructure-services).
+            states = Counter(h.state.value for h in (await handle.query("hosts", result_type=SessionHosts)).hosts)
+            status.update(f"[bold]{d.state}[/] {done}/{len(d.hosts)} hosts: {d.current}  "
+                          f"[dim]({', '.join(f'{n} {s}' for s, n in sorted(states.items()))})[/]")
             if d.state in TERMINAL:
                 break
             await asyncio.sleep(0.3)

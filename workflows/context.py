@@ -22,9 +22,11 @@ with workflow.unsafe.imports_passed_through():
     from activities.cloud import CloudActivities
     from fenix.constants import SA_HOSTS, SA_STATE, disable_reason, host_workflow_id
     from fenix.metrics import Figures
+    from fenix.models.audit import Actor
     from fenix.models.cloud import CloudSnapshot
     from fenix.models.cloud_ops import HostRequest, SnapshotRequest
     from fenix.models.host_run import HostMaintenanceInput, HostMaintenanceResult, PlacementRule
+    from fenix.models.hosts import HostState
     from fenix.models.plugin import PluginRunRequest, PluginRunResult
     from fenix.models.reply import ProjectReply
     from fenix.models.session import (
@@ -45,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.errors import SessionFailed
     from workflows.gate import HealthGate
     from workflows.host import HostMaintenanceWorkflow
+    from workflows.host_events import expected_end, host_events_on, send_host_event, send_hosts_event
     from workflows.host_plan import host_plan_s
     from workflows.options import CLOUD_CALL, PLUGIN
     from workflows.outbox import Outbox
@@ -147,12 +150,13 @@ class SessionContext:
         workflow.upsert_search_attributes([SA_HOSTS.value_set(out)])
 
     def log(self, kind: str, detail: str, *, project_id: str | None = None, host: str | None = None,
-            state: str | None = None) -> None:
+            state: str | None = None, actor: Actor | None = None) -> None:
         self.detail.history.append(HistoryEntry(at=workflow.now(), kind=kind, detail=detail, project_id=project_id,
-                                                host=host, state=state))
+                                                host=host, state=state, actor=actor))
         # The same entry in the worker's log, as fields (fenix/logs.py adds the session and workflow ids).
         # workflow.logger is silent while a history replays, so each entry is logged once.
-        fields = {"entry_kind": kind, "project_id": project_id, "host": host, "state": state}
+        fields = {"entry_kind": kind, "project_id": project_id, "host": host, "state": state,
+                  "actor": actor.name if actor else None, "actor_project_id": actor.project_id if actor else None}
         workflow.logger.log(logging.WARNING if kind == "error" else logging.INFO, "%s: %s", kind, detail,
                             extra={k: v for k, v in fields.items() if v is not None})
 
@@ -168,6 +172,8 @@ class SessionContext:
     async def start(self) -> tuple[CloudSnapshot, list[str]]:
         """The first look at the cloud: the session's hosts (all of them, enabled) and their instances."""
         inp = self.inp
+        if inp.requested_by_actor is not None:  # no command: an entry in the record only
+            self.log("audit", "start", actor=inp.requested_by_actor)
         snap = await self.snapshot(inp.hosts)
         targets = sorted(inp.hosts) if inp.hosts else sorted(h.name for h in snap.hosts)
         if not targets:
@@ -177,6 +183,8 @@ class SessionContext:
             raise SessionFailed("host(s) already disabled before the session, not taken over: " + ", ".join(
                 f"{h.name} ({h.disabled_reason or 'no reason given'})" for h in already))
         self.detail.hosts = [HostRecord(name=h) for h in targets]
+        if host_events_on():
+            send_hosts_event(self.outbox, inp, targets, HostState.PLANNED)
         self.track_instances(snap)
         self.log("info", f"session over {len(targets)} host(s), {len(self.detail.instances)} instance(s) of "
                          f"{len(self.detail.projects)} project(s)")
@@ -232,6 +240,9 @@ class SessionContext:
         record.phase = HostPhase.DISABLED
         self.log("host", f"{host} disabled", host=host)
         self.upsert_hosts()
+        if host_events_on():
+            send_host_event(self.outbox, self.inp, host, HostState.DISABLED,
+                            expected_end=expected_end(self.disabled_at, self.plan_s, host))
 
     async def maintain(self, host: str, plan: dict[str, InstanceAction],
                        owners: dict[str, str] | None = None, rules: list[PlacementRule] | None = None) -> None:

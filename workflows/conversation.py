@@ -316,7 +316,7 @@ class Conversation:
         if per_instance and self._instances is not None:
             ctx.log("reply", reply.state + (f" instance_action={reply.instance_action.value}"
                                             if reply.instance_action else ""), project_id=reply.project_id,
-                    state=reply.state)
+                    state=reply.state, actor=reply.actor)
             self._instances.accept(reply)
             return
         p = ctx.detail.project(reply.project_id)
@@ -327,7 +327,7 @@ class Conversation:
         actions = {k: v.value for k, v in reply.instance_actions.items()}
         detail = reply.state + (f" {actions}" if actions else "") + \
             (f" instance_action={reply.instance_action.value}" if reply.instance_action else "")
-        ctx.log("reply", detail, project_id=reply.project_id, state=reply.state)
+        ctx.log("reply", detail, project_id=reply.project_id, state=reply.state, actor=reply.actor)
 
     def _count_reply(self, reply: ProjectReply, instances: list[str]) -> None:
         """The reply's figures: its outcome, and how long the project took since it was asked (per-instance

@@ -24,6 +24,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from fenix.models.lease import (
+        HeldQuery,
         Lease,
         LeaseGranted,
         LeaseRelease,
@@ -56,7 +57,7 @@ def clash(mine: list[str], theirs: list[str]) -> list[str]:
 
 @workflow.defn(name=HOST_LEASES_TYPE)
 class HostLeasesWorkflow:
-    """Updates `acquire` and `release`; query `leases`."""
+    """Updates `acquire` and `release`; queries `leases` and `held`."""
 
     @workflow.init
     def __init__(self, state: LeasesState) -> None:
@@ -112,3 +113,11 @@ class HostLeasesWorkflow:
     @workflow.query(name="leases")
     def leases(self) -> LeasesState:
         return LeasesState(leases=sorted(self._leases.values(), key=lambda lease: lease.session_id))
+
+    @workflow.query(name="held")
+    def held(self, q: HeldQuery) -> LeasesState:
+        """The leases that hold `q.host` (a lease of every host holds it too), or all of them: which sessions
+        `GET /v1/hosts` asks about their hosts. A lease may outlive its session until the next grant: the caller
+        asks the session whether it still runs."""
+        return LeasesState(leases=[lease for lease in self.leases().leases
+                                   if q.host is None or not lease.hosts or q.host in lease.hosts])

@@ -97,9 +97,11 @@ class Outbox:
         subs: SubscriptionList = await workflow.execute_activity(
             "find_subscribers", query, result_type=SubscriptionList, **REGISTRY_QUERY)
         targets = subs.subscriptions
-        if envelope.payload.get("state") not in AODH_STATES and workflow.patched(FAITHFUL_VNFM):
+        if envelope.project_id is not None and envelope.payload.get("state") not in AODH_STATES and \
+                workflow.patched(FAITHFUL_VNFM):
             # A Fenix-era (AODH-format) client knows only the states Fenix sent in its time: a new one
-            # (INSTANCE_ACTION_FAILED) would only make it answer 500. Native subscribers get everything.
+            # (INSTANCE_ACTION_FAILED) would only make it answer 500. Native subscribers get everything. Host events
+            # (no project) go to infrastructure services, which get every host state in both formats.
             targets = [s for s in targets if s.format != BodyFormat.AODH]
         options = WEBHOOK_INFO if informational else WEBHOOK
         if not targets:

@@ -47,3 +47,6 @@ GROUP_PLACEMENT = "group-placement-v1"
 # can move the window of a session still waiting for it; the projects are asked about the new time
 # (workflows/window.py).
 RESCHEDULE = "reschedule-v1"
+# maintenance.host events for every host transition: PLANNED at the start, DISABLED, MAINTENANCE_COMPLETE for every
+# host a failed session re-enables, CANCELLED for those it never touched (workflows/host_events.py).
+HOST_EVENTS = "host-events-v1"

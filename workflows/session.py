@@ -19,9 +19,11 @@ with workflow.unsafe.imports_passed_through():
     from activities.cloud import CloudActivities
     from fenix.constants import SESSION_WORKFLOW_TYPE
     from fenix.metrics import Figures
+    from fenix.models.audit import ActionRecord
     from fenix.models.cloud_ops import HostRequest
     from fenix.models.gauges import HostGauges, SessionGauges
     from fenix.models.host_run import HostProgress
+    from fenix.models.hosts import HostState, SessionHosts
     from fenix.models.notification import EVENT_HOST, EVENT_PROJECT, HostNotice, ProjectNotice, project_url
     from fenix.models.reply import ProjectReply, ReplyResult
     from fenix.models.session import (
@@ -34,12 +36,14 @@ with workflow.unsafe.imports_passed_through():
         SessionStatus,
     )
     from fenix.models.steering import Choice, RescheduleInput, RescheduleResult, SteerInput, SteerResult
+    from workflows.audit import audit_entry
     from workflows.context import SessionContext, root_message
     from workflows.conversation import Conversation
     from workflows.deadline import refuse_if_late
     from workflows.default_flow import DefaultFlow
     from workflows.errors import SessionFailed
     from workflows.flow import Flow
+    from workflows.host_events import host_events_on, send_host_event, send_hosts_event, session_hosts
     from workflows.options import CLEANUP
     from workflows.owned_constraints import OwnedVnfFlow
     from workflows.patches import FAITHFUL_VNFM, SETTLE_AT_CLEANUP
@@ -52,8 +56,9 @@ class MaintenanceSessionWorkflow:
     """One maintenance session.
 
     Update `reply` (validated; the API's PUT) and signal `reply_signal` (same shape, for VNFMs that talk
-    to Temporal directly) carry project answers. Signal `host_progress` comes from host workflows.
-    Queries: `detail`, `status`, `project_instances`.
+    to Temporal directly) carry project answers. Signal `host_progress` comes from host workflows, signal
+    `record_action` from the API (who aborted, paused, ...). Queries: `detail`, `status`, `project_instances`,
+    `gauges`, `hosts`.
     """
 
     @workflow.init
@@ -212,8 +217,18 @@ class MaintenanceSessionWorkflow:
 
     def _steered(self, text: str) -> SteerResult:
         return SteerResult(session_id=self._detail.session_id, steering=self._detail.steering, detail=text)
+    @workflow.signal
+    def record_action(self, record: ActionRecord) -> None:
+        """An admin's or a project's action on the session (abort, pause, ...), with who did it (the API sends it
+        before it acts). A signal: it issues no command, so sessions of any release take it."""
+        audit_entry(self._ctx, record)
 
     # --- queries ----------------------------------------------------------------------------------------
+    @workflow.query
+    def hosts(self) -> SessionHosts:
+        """Every host's maintenance state and window, for infrastructure services (`GET /v1/hosts`)."""
+        return session_hosts(self._detail, self._ctx.disabled_at, self._ctx.plan_s)
+
     @workflow.query
     def detail(self) -> SessionDetail:
         return self._detail
@@ -278,13 +293,18 @@ class MaintenanceSessionWorkflow:
                 await workflow.execute_activity_method(
                     CloudActivities.enable_host, HostRequest(host=record.name, reason=ctx.disable_reason),
                     **CLEANUP)
-                if record.phase == HostPhase.IN_MAINTENANCE:
+                if host_events_on():  # also a host disabled but not yet in maintenance: back in service
+                    send_host_event(ctx.outbox, inp, record.name, HostState.MAINTENANCE_COMPLETE)
+                elif record.phase == HostPhase.IN_MAINTENANCE:
                     host_notice = HostNotice(project_id=inp.admin_project_id, host=record.name,
                                              state="MAINTENANCE_COMPLETE", session_id=inp.session_id)
                     ctx.outbox.send(EVENT_HOST, None, host_notice.model_dump())
                 record.disabled_by_session = False
                 record.phase = HostPhase.FAILED if not record.maintained else record.phase
                 ctx.log("host", f"{record.name} enabled again (session ended)", host=record.name)
+        untouched = [record.name for record in self._detail.hosts if record.phase == HostPhase.PENDING]
+        if untouched and host_events_on():  # planned, never touched: the plan is off
+            send_hosts_event(ctx.outbox, inp, untouched, HostState.CANCELLED)
         ctx.upsert_hosts()
         # Projects may have scaled in: MAINTENANCE_COMPLETE tells them they may scale back out; the
         # metadata says why (Fenix-era VNFMs know no other end state). No reply is awaited.

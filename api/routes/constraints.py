@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 
+from api.audit import audit
 from api.auth import Principal
 from api.deadline import BoundedRoute, DeadlineDep
 from api.deps import ConstraintRegistriesDep, PrincipalDep, list_scope
@@ -98,6 +99,7 @@ async def put_instance(instance_id: PathId, body: InstanceIn, who: PrincipalDep,
     fields = body.model_dump(exclude={"instance_id", "project_id"})
     project = _owner(who, body.project_id)
     item = InstanceConstraints(instance_id=instance_id, project_id=project, **fields)
+    audit(who, "constraints.put_instance", project_id=project, instance_id=instance_id)
     # Refusals (404 not the project's instance, 409 limit, 422, 503 past the deadline or the cloud unreachable)
     # are mapped by api/errors.py, as for every Update.
     return await registries.of(project).update(ProjectConstraintsWorkflow.put_instance,
@@ -109,6 +111,7 @@ async def delete_instance(instance_id: PathId, who: PrincipalDep, registries: Co
                           deadline: DeadlineDep, project_id: ProjectQuery = None) -> Response:
     """Idempotent: 204 whether or not there was anything to delete (the instance may be long gone)."""
     projects = await _projects_to_read(registries, who, project_id)
+    audit(who, "constraints.delete_instance", project_id=project_id, instance_id=instance_id)
     await registries.delete_each(projects, ConstraintDelete(id=instance_id, scope=who.scope,
                                                             not_after=deadline.not_after), group=False)
     return Response(status_code=204)
@@ -145,6 +148,7 @@ async def put_group(group_id: PathId, body: GroupIn, who: PrincipalDep, registri
     fields = body.model_dump(exclude={"group_id", "project_id"})
     project = _owner(who, body.project_id)
     item = GroupConstraints(group_id=group_id, project_id=project, **fields)
+    audit(who, "constraints.put_group", project_id=project, group_id=group_id)
     return await registries.of(project).update(ProjectConstraintsWorkflow.put_group,
                                                GroupPut(item=item, scope=who.scope, not_after=deadline.not_after))
 
@@ -154,6 +158,7 @@ async def delete_group(group_id: PathId, who: PrincipalDep, registries: Constrai
                        deadline: DeadlineDep, project_id: ProjectQuery = None) -> Response:
     """Idempotent: 204 whether or not there was anything to delete. Members keep their `group_id`."""
     projects = await _projects_to_read(registries, who, project_id)
+    audit(who, "constraints.delete_group", project_id=project_id, group_id=group_id)
     await registries.delete_each(projects, ConstraintDelete(id=group_id, scope=who.scope,
                                                             not_after=deadline.not_after), group=True)
     return Response(status_code=204)

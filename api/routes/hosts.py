@@ -1,29 +1,55 @@
-"""Infrastructure services: is a host down because of planned maintenance? (`/v1/hosts/{host}`)."""
+"""Infrastructure services: which hosts planned maintenance has, or will have, out of service (`/v1/hosts`).
+
+Read by the admin and the `service` role (a monitoring or alarm system's token): host names and windows are not a
+project's business.
+"""
 
 from __future__ import annotations
 
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path
+from fastapi import APIRouter, HTTPException, Path, Query
 
 from api.deadline import BoundedRoute
-from api.deps import ClientDep, ServiceDep
-from api.schemas import HostMaintenanceStatus
-from fenix.constants import SA_HOSTS, SESSION_WORKFLOW_TYPE, session_id_from_workflow_id
+from api.deps import ClientDep, HostLeasesDep, ServiceDep
+from api.host_view import host_rows
+from fenix.models.hosts import HostList, HostState, HostStatus
 
 router = APIRouter(prefix="/hosts", tags=["hosts"], route_class=BoundedRoute)
 
 HOST_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,255}$")
+MAX_PAGE = 1000
 
 
-@router.get("/{host}", response_model=HostMaintenanceStatus)
+def _check_host(name: str, what: str) -> None:
+    if not HOST_NAME.match(name):
+        raise HTTPException(422, f"invalid {what}")
+
+
+@router.get("", response_model=HostList)
+async def list_hosts(_: ServiceDep, client: ClientDep, leases: HostLeasesDep,
+                     state: Annotated[HostState | None, Query(description="only hosts in this state")] = None,
+                     session_id: Annotated[str | None, Query(max_length=64, description="only this session's")] = None,
+                     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+                     marker: Annotated[str | None, Query(description="the `next_marker` of the page before")] = None,
+                     ) -> HostList:
+    """The hosts of the running sessions, by name: planned, disabled, in maintenance or back in service, with the
+    session, its window and when each disabled host is expected back."""
+    if marker is not None:
+        _check_host(marker, "marker")
+    rows = [r for r in await host_rows(client, leases)
+            if (state is None or r.state == state) and (session_id is None or r.session_id == session_id)
+            and (marker is None or r.host > marker)]
+    page = rows[:limit]
+    return HostList(hosts=page, next_marker=page[-1].host if len(rows) > limit else None)
+
+
+@router.get("/{host}", response_model=HostStatus)
 async def host_status(host: Annotated[str, Path(json_schema_extra={"pattern": HOST_NAME.pattern})], _: ServiceDep,
-                      client: ClientDep) -> HostMaintenanceStatus:
-    """True while a running session has the host out of service (disabled by it, not yet re-enabled)."""
-    if not HOST_NAME.match(host):  # also what keeps the name from breaking out of the quotes below
-        raise HTTPException(422, "invalid host name")
-    query = (f"WorkflowType = '{SESSION_WORKFLOW_TYPE}' AND ExecutionStatus = 'Running' AND "
-             f"{SA_HOSTS.name} = '{host}'")
-    sessions = [session_id_from_workflow_id(execution.id) async for execution in client.list_workflows(query)]
-    return HostMaintenanceStatus(host=host, in_maintenance=bool(sessions), sessions=sessions)
+                      client: ClientDep, leases: HostLeasesDep) -> HostStatus:
+    """The host's planned maintenance: `IN_SERVICE` when no running session plans or has it. `in_maintenance` is
+    true while a running session has it out of service (disabled by it, not yet re-enabled)."""
+    _check_host(host, "host name")
+    rows = await host_rows(client, leases, host)
+    return rows[0] if rows else HostStatus(host=host)

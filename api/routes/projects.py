@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
 
+from api.audit import actor_of, audit
 from api.auth import Principal
 from api.deadline import BoundedRoute, DeadlineDep
 from api.deps import ClientDep, PrincipalDep
@@ -49,8 +50,9 @@ async def project_reply(session_id: str, project_id: str, body: ProjectReply, wh
         raise HTTPException(413, f"reply larger than {MAX_REPLY_BYTES} bytes")
     if body.project_id and body.project_id != project_id:
         raise HTTPException(422, f"body project_id {body.project_id!r} does not match the URL")
-    await send_reply(client, session_id, body.model_copy(update={"project_id": project_id,
+    audit(who, "reply", session_id=session_id, project_id=project_id, detail=body.state)
+    await send_reply(client, session_id, body.model_copy(update={"project_id": project_id, "actor": actor_of(who),
                                                                  "not_after": deadline.not_after}))
     log.info("reply %s from project %s taken by session %s", body.state, project_id, session_id,
              extra={"reply_state": body.state})
-    return body.model_dump(mode="json", exclude_none=True, exclude={"project_id", "not_after"})
+    return body.model_dump(mode="json", exclude_none=True, exclude={"project_id", "not_after", "actor"})

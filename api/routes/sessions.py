@@ -9,6 +9,7 @@ from uuid import uuid4
 from fastapi import APIRouter
 from temporalio.client import WorkflowExecutionStatus
 
+from api.audit import actor_of, audit, record_on_session
 from api.deadline import BoundedRoute, DeadlineDep
 from api.deps import AdminDep, ClientDep, HostLeasesDep, SettingsDep
 from api.schemas import SessionCreate, SessionCreated, SessionList
@@ -28,7 +29,10 @@ async def create_session(body: SessionCreate, admin: AdminDep, client: ClientDep
     """Start a maintenance session (a durable workflow), once its hosts are leased to it (409 if a running
     session holds one of them)."""
     session = session_input(body, str(uuid4()), settings, admin.name)
+    session.requested_by_actor = actor_of(admin)
     bind(session_id=session.session_id)  # every line of this request names it (api/log_context.py binds the rest)
+    audit(admin, "start", session_id=session.session_id, detail=f"{body.workflow} workflow on "
+                                                                f"{', '.join(body.hosts) or 'all compute hosts'}")
     await start_session(client, leases, settings, session, deadline)
     log.info("maintenance session %s started (%s workflow) on %s", session.session_id, body.workflow,
              ", ".join(body.hosts) or "all compute hosts",
@@ -57,9 +61,11 @@ async def delete_session(session_id: str, admin: AdminDep, client: ClientDep, le
     """Abort a running session (hosts are re-enabled, projects told), or forget an ended one."""
     handle, status = await describe_session(client, session_id)
     if status == WorkflowExecutionStatus.RUNNING:
+        await record_on_session(handle, admin, "abort")
         await abort_session(client, settings, handle, session_id, admin.name)
         log.info("maintenance session %s aborting, asked by %s", session_id, admin.name)
         return {"session_id": session_id, "aborting": True}
+    audit(admin, "delete", session_id=session_id)
     await forget_session(client, leases, settings, handle, session_id)
     return {}
 

@@ -41,6 +41,12 @@ class LeasesState(BaseModel):
     leases: list[Lease] = Field(default_factory=list)
 
 
+class HeldQuery(BaseModel):
+    """Query `held`: the leases holding `host` (None: every lease)."""
+
+    host: str | None = None
+
+
 class SessionsQuery(BaseModel):
     session_ids: list[str] = Field(default_factory=list)
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
 
 EVENT_PROJECT = "maintenance.scheduled"
 EVENT_HOST = "maintenance.host"
@@ -19,7 +19,8 @@ INSTANCE_ACTION_FAILED = "INSTANCE_ACTION_FAILED"
 FENIX_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 # The project notice states Fenix sent in its time (and so Fenix-era AODH-format clients, Doctor's VNFM above all,
-# parse); host events carry no `state` of this kind and pass. Newer states go to native subscribers only.
+# parse). Newer states go to native subscribers only. Host events are not filtered by it: their subscribers are
+# infrastructure services, which get every host state in both formats.
 AODH_STATES = frozenset({"MAINTENANCE", "SCALE_IN", "PREPARE_MAINTENANCE", "PLANNED_MAINTENANCE",
                          "INSTANCE_ACTION_DONE", "MAINTENANCE_COMPLETE", "IN_MAINTENANCE", None})
 
@@ -61,13 +62,27 @@ def instance_notice(api_url: str, session_id: str, project_id: str, instance_id:
 
 
 class HostNotice(BaseModel):
-    """`maintenance.host` payload. `project_id` is the admin project *id* (Fenix sent a name)."""
+    """`maintenance.host` payload. `project_id` is the admin project *id* (Fenix sent a name).
+
+    An event about one host names it in `host` (and `hosts` is `[host]`). PLANNED and CANCELLED are about many hosts
+    at once, the session's: they name them in `hosts` (`host` is empty), so announcing a session over 2,000 hosts is
+    a few events in its history, not 2,000 (each costs about 12 history events: docs/benchmarks.md).
+    """
 
     project_id: str
     host: str
-    state: str  # IN_MAINTENANCE, MAINTENANCE_COMPLETE
+    state: str  # fenix.models.hosts.HostState: PLANNED, DISABLED, IN_MAINTENANCE, MAINTENANCE_COMPLETE, CANCELLED
     session_id: str
     service: str = "fenix"
+    hosts: list[str] = Field(default_factory=list)
+    maintenance_at: str | None = None  # the session's window opens (Fenix's time format, UTC)
+    expected_end: str | None = None  # DISABLED: when the session expects the host back at the latest
+
+    @model_validator(mode="after")
+    def _one_host(self) -> HostNotice:
+        if not self.hosts and self.host:
+            self.hosts = [self.host]
+        return self
 
 
 class BodyFormat(StrEnum):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from fenix.models.audit import Actor
 from fenix.models.deadline import Deadlined
 from fenix.models.session import InstanceAction
 
@@ -25,6 +26,8 @@ class ProjectReply(Deadlined):
     instance_action: InstanceAction | None = None
     instance_ids: list[str] | str | None = None
     session_id: str | None = None
+    # Who sent it, for the audit record: always set by the API from the caller's token (a body's own is replaced).
+    actor: Actor | None = None
 
     @property
     def ack(self) -> bool:

@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from fenix.models.audit import Actor
+
 
 class SessionState(StrEnum):
     """Fenix session states (compatible names), plus the engine's own sub-steps in `detail`."""
@@ -123,6 +125,7 @@ class SessionInput(BaseModel):
     api_url: str = "http://127.0.0.1:12347/v1"  # public base for reply_url and instance_ids links
     admin_project_id: str = "admin"
     requested_by: str = ""
+    requested_by_actor: Actor | None = None  # who started it, for the audit record (set by the API)
     # From the operator's settings (FENIX_DELIVERY_GRACE_S, FENIX_NOTICE_DRAIN_LIMIT_S): how much longer than its
     # window a notice that needs an answer may take to reach its project before the default applies, and how long
     # the end of a session waits for notices still being retried (docs/notifications.md#delivery).
@@ -184,11 +187,12 @@ class InstanceRecord(BaseModel):
 
 class HistoryEntry(BaseModel):
     at: datetime
-    kind: str  # state, notice, reply, default, host, action, plugin, info, error
+    kind: str  # state, notice, reply, default, host, action, plugin, info, error, audit
     state: str | None = None
     project_id: str | None = None
     host: str | None = None
     detail: str = ""
+    actor: Actor | None = None  # who did it: an admin's action (kind audit), a project's reply
 
 
 class PluginRunRecord(BaseModel):

@@ -104,7 +104,7 @@ async def test_list_and_host_status_on_the_dev_server(dev_env: WorkflowEnvironme
         assert started.code == 0, started
         sid = started.stdout.strip()
         status = await poll_cli(lambda r: ": in maintenance" in r.stdout, "host", "status", host, *url, token=token)
-        assert f"{host}: in maintenance (session {sid})" in status.stdout, status
+        assert f"{host}: in maintenance (" in status.stdout and f"session {sid}, back by " in status.stdout, status
         await poll_cli(lambda r: sid in r.stdout.split(), "session", "list", *url, token=token)
 
         await st.result(sid, timeout=30)
