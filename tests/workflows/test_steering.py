@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.api.sdk.v1 import WorkflowMetadata
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from demo.stack import Stack, stack
 from demo.vnfm import VnfmProject
@@ -21,6 +23,7 @@ from fenix.models.session import HostPhase, SessionDetail, SessionState
 from tests.waiting import poll
 from tests.workflows.test_session_flow import PROJECTS, roomy_seed, vnfms
 from tests.workflows.test_vnf_flow import constrained
+from worker import WORKFLOWS
 
 HOSTS = ["c0", "c1", "c2"]
 FOUR = [*HOSTS, "c3"]
@@ -55,6 +58,12 @@ async def steer(st: Stack, sid: str, verb: str, status: int = 200, **body: Any) 
     assert r.status_code == status, r.text
     out: dict[str, Any] = r.json()
     return out
+
+
+async def assert_replays(st: Stack, sid: str) -> None:
+    """The steered session's history (Updates, pauses, parks, a moved window) replays on the workflow code."""
+    history = await st.client.get_workflow_handle(session_workflow_id(sid)).fetch_history()
+    await Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter).replay_workflow(history)
 
 
 def started_hosts(d: SessionDetail) -> set[str]:
@@ -114,6 +123,7 @@ async def test_pause_extends_reply_deadlines(ts_env: WorkflowEnvironment, tmp_pa
         await steer(st, sid, "resume")
         done = await st.result(sid)
         assert done.state == SessionState.MAINTENANCE_DONE, done.reason
+        await assert_replays(st, sid)
         notice = next(h for h in done.history if h.kind == "notice" and h.project_id == "vnf-web")
         pause, resume = [h.at for h in done.history if h.kind == "steer"]
         default = next(h for h in done.history if h.kind == "default" and h.project_id == "vnf-web")
@@ -168,6 +178,7 @@ async def test_on_failure_pause_then_retry_and_skip(ts_env: WorkflowEnvironment,
         cloud = {h.name: h for h in st.cloud.snapshot().hosts}
         assert not cloud["c3"].enabled and all(cloud[h].enabled for h in HOSTS)
         assert sid in (cloud["c3"].disabled_reason or "")  # still held under the session's name
+        await assert_replays(st, sid)
 
 
 async def test_vnf_pause_after_every_batch_and_park(ts_env: WorkflowEnvironment, tmp_path: Path) -> None:
@@ -198,6 +209,7 @@ async def test_vnf_pause_after_every_batch_and_park(ts_env: WorkflowEnvironment,
         done = await st.result(sid)
         assert done.state == SessionState.MAINTENANCE_DONE, done.reason
         assert done.steering.skipped_hosts == ["c3"] and not {h.name: h for h in done.hosts}["c3"].maintained
+        await assert_replays(st, sid)
 
 
 async def test_reschedule_renotifies_and_is_refused_once_started(ts_env: WorkflowEnvironment,
@@ -238,6 +250,7 @@ async def test_reschedule_renotifies_and_is_refused_once_started(ts_env: Workflo
         await steer(st, sid, "resume")
         done = await st.result(sid)
         assert done.state == SessionState.MAINTENANCE_DONE, done.reason
+        await assert_replays(st, sid)
 
 
 async def test_vnf_pause_extends_lead_times(ts_env: WorkflowEnvironment, tmp_path: Path) -> None:
@@ -309,3 +322,4 @@ async def test_failing_health_gate_pauses_between_batches(ts_env: WorkflowEnviro
         assert done.state == SessionState.MAINTENANCE_DONE, done.reason
         runs = [r.state for r in done.plugin_runs if r.type == "gate"]
         assert runs[:2] == ["FAILED", "FAILED"] and runs[2:] and set(runs[2:]) == {"DONE"}, runs
+        await assert_replays(st, sid)
