@@ -91,6 +91,13 @@ async def test_canary_pauses_and_holds_until_resumed(ts_env: WorkflowEnvironment
             "__temporal_workflow_metadata", result_type=WorkflowMetadata)
         assert "**PAUSED** by session" in meta.current_details, meta.current_details
         await steer(st, sid, "pause", 409)  # already paused
+        async with st.as_project("vnf-web") as web:  # steering is the admin's
+            for verb in ("pause", "resume", "retry", "skip"):
+                r = await web.post(f"/maintenance/{sid}/{verb}")
+                assert r.status_code == 403 and "admin" in r.text, r.text
+            r = await web.put(f"/maintenance/{sid}", json={"maintenance_at": "2030-01-01 00:00:00"})
+            assert r.status_code == 403, r.text
+        assert (await detail(st, sid)).steering.paused
         await steer(st, sid, "retry", 409)  # nothing to retry
         res = await steer(st, sid, "resume", reason="canary looks good")
         assert res["steering"]["paused"] is False and res["steering"]["resumed_by"] == "stack-admin"
