@@ -85,4 +85,4 @@ class Window:
                     await workflow.wait_condition(lambda: self._moved, timeout=wait)
                 except TimeoutError:
                     pass
-                self.reached = True
+        self.reached = True

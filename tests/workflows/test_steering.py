@@ -235,16 +235,20 @@ async def test_reschedule_renotifies_and_is_refused_once_started(ts_env: Workflo
         assert r.status_code == 422, r.text
         r = await st.admin.put(f"/maintenance/{sid}", json={"maintenance_at": fenix_time(now), "state": "X"})
         assert r.status_code == 422 and "state" in r.text, r.text
-        new_at = now + timedelta(hours=1)
-        r = await st.admin.put(f"/maintenance/{sid}", json={"maintenance_at": fenix_time(new_at),
-                                                            "reply_windows": {"maintenance": 120}})
-        assert r.status_code == 200, r.text
-        assert sorted(r.json()["projects_notified"]) == sorted(p.project_id for p in (await detail(st, sid)).projects)
+        # Moved twice (later, then earlier): each time every project hears the new time.
+        for times, new_at in enumerate((now + timedelta(hours=3), now + timedelta(hours=1)), start=1):
+            r = await st.admin.put(f"/maintenance/{sid}", json={"maintenance_at": fenix_time(new_at),
+                                                                "reply_windows": {"maintenance": 120}})
+            assert r.status_code == 200, r.text
+            projects = sorted(p.project_id for p in (await detail(st, sid)).projects)
+            assert sorted(r.json()["projects_notified"]) == projects
 
-        def renotified() -> bool:
-            again = [e for e in st.vnfm.state.events if e.state == "MAINTENANCE" and e.metadata.get("rescheduled")]
-            return len({e.project_id for e in again}) == 3
-        await poll(renotified, "MAINTENANCE again with the new time", timeout=60)
+            def renotified() -> bool:
+                again = [e.project_id for e in st.vnfm.state.events
+                         if e.state == "MAINTENANCE" and e.metadata.get("rescheduled")]
+                return sorted(again) == sorted(projects * times)  # noqa: B023 (polled within the iteration)
+            await poll(renotified, f"MAINTENANCE again with the new time ({times})", timeout=60)
+            await poll(waiting, "the session to wait for its new window", timeout=60)
         d = await detail(st, sid)
         assert d.maintenance_at == new_at.replace(microsecond=0) and d.steering.rescheduled_by == "stack-admin"
         # Work starts at the new time (not the old one); the canary pause then holds it for the 409 below.
