@@ -32,10 +32,14 @@ class Window:
         self._ctx = ctx
         self.reached = False
         self._moved = False
+        self._fixed = False  # waiting in a timer of a session started before RESCHEDULE: its window cannot move
 
     def check(self, req: RescheduleInput) -> None:
         """The Update's validator: only a session that has not started work (409 otherwise)."""
         d = self._ctx.detail
+        if self._fixed:
+            raise conflict("this session started on a Fenix without reschedule and already waits for its window in a "
+                           "fixed timer; abort it and start a new one")
         if self.reached or d.state != SessionState.MAINTENANCE:
             raise conflict(f"the session has already started work (state {d.state.value}); its window can no "
                            "longer be moved")
@@ -57,6 +61,7 @@ class Window:
         """Until `maintenance_at`; a reschedule meanwhile re-asks the projects about the new time."""
         ctx, inp = self._ctx, self._ctx.inp
         if not workflow.patched(RESCHEDULE):
+            self._fixed = True
             wait = (inp.maintenance_at - await stable_now()).total_seconds()
             if wait > 0:
                 ctx.current(f"waiting for the maintenance window at {fenix_time(inp.maintenance_at)} UTC")
@@ -80,4 +85,4 @@ class Window:
                     await workflow.wait_condition(lambda: self._moved, timeout=wait)
                 except TimeoutError:
                     pass
-                self.reached = True
+        self.reached = True

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.api.sdk.v1 import WorkflowMetadata
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from demo.stack import Stack, stack
 from demo.vnfm import VnfmProject
@@ -21,6 +23,7 @@ from fenix.models.session import HostPhase, SessionDetail, SessionState
 from tests.waiting import poll
 from tests.workflows.test_session_flow import PROJECTS, roomy_seed, vnfms
 from tests.workflows.test_vnf_flow import constrained
+from worker import WORKFLOWS
 
 HOSTS = ["c0", "c1", "c2"]
 FOUR = [*HOSTS, "c3"]
@@ -57,6 +60,12 @@ async def steer(st: Stack, sid: str, verb: str, status: int = 200, **body: Any) 
     return out
 
 
+async def assert_replays(st: Stack, sid: str) -> None:
+    """The steered session's history (Updates, pauses, parks, a moved window) replays on the workflow code."""
+    history = await st.client.get_workflow_handle(session_workflow_id(sid)).fetch_history()
+    await Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter).replay_workflow(history)
+
+
 def started_hosts(d: SessionDetail) -> set[str]:
     return {h.name for h in d.hosts if h.phase != HostPhase.PENDING}
 
@@ -82,6 +91,13 @@ async def test_canary_pauses_and_holds_until_resumed(ts_env: WorkflowEnvironment
             "__temporal_workflow_metadata", result_type=WorkflowMetadata)
         assert "**PAUSED** by session" in meta.current_details, meta.current_details
         await steer(st, sid, "pause", 409)  # already paused
+        async with st.as_project("vnf-web") as web:  # steering is the admin's
+            for verb in ("pause", "resume", "retry", "skip"):
+                r = await web.post(f"/maintenance/{sid}/{verb}")
+                assert r.status_code == 403 and "admin" in r.text, r.text
+            r = await web.put(f"/maintenance/{sid}", json={"maintenance_at": "2030-01-01 00:00:00"})
+            assert r.status_code == 403, r.text
+        assert (await detail(st, sid)).steering.paused
         await steer(st, sid, "retry", 409)  # nothing to retry
         res = await steer(st, sid, "resume", reason="canary looks good")
         assert res["steering"]["paused"] is False and res["steering"]["resumed_by"] == "stack-admin"
@@ -114,6 +130,7 @@ async def test_pause_extends_reply_deadlines(ts_env: WorkflowEnvironment, tmp_pa
         await steer(st, sid, "resume")
         done = await st.result(sid)
         assert done.state == SessionState.MAINTENANCE_DONE, done.reason
+        await assert_replays(st, sid)
         notice = next(h for h in done.history if h.kind == "notice" and h.project_id == "vnf-web")
         pause, resume = [h.at for h in done.history if h.kind == "steer"]
         default = next(h for h in done.history if h.kind == "default" and h.project_id == "vnf-web")
@@ -168,6 +185,7 @@ async def test_on_failure_pause_then_retry_and_skip(ts_env: WorkflowEnvironment,
         cloud = {h.name: h for h in st.cloud.snapshot().hosts}
         assert not cloud["c3"].enabled and all(cloud[h].enabled for h in HOSTS)
         assert sid in (cloud["c3"].disabled_reason or "")  # still held under the session's name
+        await assert_replays(st, sid)
 
 
 async def test_vnf_pause_after_every_batch_and_park(ts_env: WorkflowEnvironment, tmp_path: Path) -> None:
@@ -198,6 +216,7 @@ async def test_vnf_pause_after_every_batch_and_park(ts_env: WorkflowEnvironment,
         done = await st.result(sid)
         assert done.state == SessionState.MAINTENANCE_DONE, done.reason
         assert done.steering.skipped_hosts == ["c3"] and not {h.name: h for h in done.hosts}["c3"].maintained
+        await assert_replays(st, sid)
 
 
 async def test_reschedule_renotifies_and_is_refused_once_started(ts_env: WorkflowEnvironment,
@@ -216,16 +235,20 @@ async def test_reschedule_renotifies_and_is_refused_once_started(ts_env: Workflo
         assert r.status_code == 422, r.text
         r = await st.admin.put(f"/maintenance/{sid}", json={"maintenance_at": fenix_time(now), "state": "X"})
         assert r.status_code == 422 and "state" in r.text, r.text
-        new_at = now + timedelta(hours=1)
-        r = await st.admin.put(f"/maintenance/{sid}", json={"maintenance_at": fenix_time(new_at),
-                                                            "reply_windows": {"maintenance": 120}})
-        assert r.status_code == 200, r.text
-        assert sorted(r.json()["projects_notified"]) == sorted(p.project_id for p in (await detail(st, sid)).projects)
+        # Moved twice (later, then earlier): each time every project hears the new time.
+        for times, new_at in enumerate((now + timedelta(hours=3), now + timedelta(hours=1)), start=1):
+            r = await st.admin.put(f"/maintenance/{sid}", json={"maintenance_at": fenix_time(new_at),
+                                                                "reply_windows": {"maintenance": 120}})
+            assert r.status_code == 200, r.text
+            projects = sorted(p.project_id for p in (await detail(st, sid)).projects)
+            assert sorted(r.json()["projects_notified"]) == projects
 
-        def renotified() -> bool:
-            again = [e for e in st.vnfm.state.events if e.state == "MAINTENANCE" and e.metadata.get("rescheduled")]
-            return len({e.project_id for e in again}) == 3
-        await poll(renotified, "MAINTENANCE again with the new time", timeout=60)
+            def renotified() -> bool:
+                again = [e.project_id for e in st.vnfm.state.events
+                         if e.state == "MAINTENANCE" and e.metadata.get("rescheduled")]
+                return sorted(again) == sorted(projects * times)  # noqa: B023 (polled within the iteration)
+            await poll(renotified, f"MAINTENANCE again with the new time ({times})", timeout=60)
+            await poll(waiting, "the session to wait for its new window", timeout=60)
         d = await detail(st, sid)
         assert d.maintenance_at == new_at.replace(microsecond=0) and d.steering.rescheduled_by == "stack-admin"
         # Work starts at the new time (not the old one); the canary pause then holds it for the 409 below.
@@ -238,6 +261,7 @@ async def test_reschedule_renotifies_and_is_refused_once_started(ts_env: Workflo
         await steer(st, sid, "resume")
         done = await st.result(sid)
         assert done.state == SessionState.MAINTENANCE_DONE, done.reason
+        await assert_replays(st, sid)
 
 
 async def test_vnf_pause_extends_lead_times(ts_env: WorkflowEnvironment, tmp_path: Path) -> None:
@@ -309,3 +333,4 @@ async def test_failing_health_gate_pauses_between_batches(ts_env: WorkflowEnviro
         assert done.state == SessionState.MAINTENANCE_DONE, done.reason
         runs = [r.state for r in done.plugin_runs if r.type == "gate"]
         assert runs[:2] == ["FAILED", "FAILED"] and runs[2:] and set(runs[2:]) == {"DONE"}, runs
+        await assert_replays(st, sid)
