@@ -21,6 +21,8 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError
 
+from api.audit import audit
+from api.auth import Principal
 from api.deadline import BoundedRoute, DeadlineDep
 from api.deps import AdminDep, ClientDep
 from api.errors import is_not_found, root_cause
@@ -82,9 +84,12 @@ async def _ended_meanwhile(client: Client, session_id: str) -> None:
         raise HTTPException(409, f"session {session_id} ended before it took the request") from None
 
 
-async def _steer(client: Client, session_id: str, update: Any, actor: str, body: SteerRequest | None,
+async def _steer(client: Client, session_id: str, update: Any, who: Principal, body: SteerRequest | None,
                  deadline: DeadlineDep) -> SteerResult:
-    req = SteerInput(actor=actor, reason=body.reason if body else "", not_after=deadline.not_after)
+    reason = body.reason if body else ""
+    # The audit log line; the session's own record gets its `steer` entry from the Update itself.
+    audit(who, update.__name__, detail=reason, session_id=session_id)
+    req = SteerInput(actor=who.name, reason=reason, not_after=deadline.not_after)
     result: SteerResult = await _update(client, session_id, update, req)
     return result
 
@@ -94,28 +99,28 @@ async def pause_session(session_id: str, admin: AdminDep, client: ClientDep, dea
                         body: SteerRequest | None = Body(None)) -> SteerResult:
     """Pause: no new host and no new instance action starts; running ones finish; replies are still taken, and
     reply deadlines are extended by the paused time. 409 if already paused or ending."""
-    return await _steer(client, session_id, MaintenanceSessionWorkflow.pause, admin.name, body, deadline)
+    return await _steer(client, session_id, MaintenanceSessionWorkflow.pause, admin, body, deadline)
 
 
 @router.post("/{session_id}/resume", response_model=SteerResult)
 async def resume_session(session_id: str, admin: AdminDep, client: ClientDep, deadline: DeadlineDep,
                          body: SteerRequest | None = Body(None)) -> SteerResult:
     """Resume a paused session. 409 if not paused, or parked on a failure (choose retry or skip)."""
-    return await _steer(client, session_id, MaintenanceSessionWorkflow.resume, admin.name, body, deadline)
+    return await _steer(client, session_id, MaintenanceSessionWorkflow.resume, admin, body, deadline)
 
 
 @router.post("/{session_id}/retry", response_model=SteerResult)
 async def retry_failed_host(session_id: str, admin: AdminDep, client: ClientDep, deadline: DeadlineDep,
                             body: SteerRequest | None = Body(None)) -> SteerResult:
     """A session parked on a failed host (`on_failure: pause`): maintain that host again. 409 if not parked."""
-    return await _steer(client, session_id, MaintenanceSessionWorkflow.retry, admin.name, body, deadline)
+    return await _steer(client, session_id, MaintenanceSessionWorkflow.retry, admin, body, deadline)
 
 
 @router.post("/{session_id}/skip", response_model=SteerResult)
 async def skip_failed_host(session_id: str, admin: AdminDep, client: ClientDep, deadline: DeadlineDep,
                            body: SteerRequest | None = Body(None)) -> SteerResult:
     """A session parked on a failed host: leave it disabled and go on with the others. 409 if not parked."""
-    return await _steer(client, session_id, MaintenanceSessionWorkflow.skip, admin.name, body, deadline)
+    return await _steer(client, session_id, MaintenanceSessionWorkflow.skip, admin, body, deadline)
 
 
 @router.put("/{session_id}", response_model=RescheduleResult)
@@ -123,6 +128,7 @@ async def reschedule_session(session_id: str, body: RescheduleRequest, admin: Ad
                              deadline: DeadlineDep) -> RescheduleResult:
     """Move `maintenance_at` (and the reply windows) of a session still waiting for its window; the projects are
     sent MAINTENANCE again with the new time. 409 once the session has started work, 422 for a bad body."""
+    audit(admin, "reschedule", detail=f"maintenance_at {body.maintenance_at.isoformat()}", session_id=session_id)
     req = RescheduleInput(actor=admin.name, maintenance_at=body.maintenance_at, windows=body.reply_windows,
                           not_after=deadline.not_after)
     result: RescheduleResult = await _update(client, session_id, MaintenanceSessionWorkflow.reschedule, req)
