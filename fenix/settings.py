@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     os_boot_image: str = "cirros-fake"  # image (name or id) create_server boots (sample VNFMs)
     os_boot_networks: str = "none"  # "none", "auto" or comma-separated network UUIDs for create_server
     os_boot_timeout_s: float = Field(300, gt=0)  # create_server/delete_server wait for ACTIVE/gone
+    # How long the openstack driver reuses reads of what only an operator or a new server changes (the compute
+    # nodes of each host, resource-provider inventories, server groups); 0 reads them on every call.
+    os_cache_ttl_s: float = Field(60, ge=0)
 
     # Notifications: a VNFM may scale inside the webhook request, so allow minutes.
     # At most the delivery activity's 10 min start-to-close (workflows/options.py WEBHOOK).
