@@ -37,3 +37,6 @@ ABORT_RELEASES_LEASE = "abort-releases-lease-v1"
 # The vnf planner warns ahead also on hosts that cannot be emptied yet but will be, by the forecast, before the
 # warned members' lead times run out (fenix/planning/pacer.py lookahead): the critical groups fill their first rounds.
 ADMISSION_LOOKAHEAD = "admission-lookahead-v1"
+# A move that shows no change is looked at less and less often: the pause between migrate_step activities doubles
+# up to 30 s and a quarter of the time since the last change (workflows/moves.py, MOVE_POLL_MAX_S).
+MOVE_POLL_BACKOFF = "move-poll-backoff-v1"
