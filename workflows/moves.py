@@ -37,8 +37,8 @@ async def follow_move(req: MigrateRequest, poll_s: float, expected_s: float = 0.
     With `expected_s` (the cloud's estimate), the first look is only after that long: a move then costs two or
     three steps in the history instead of one per poll. A move that shows no change (same host, same migration
     record) is looked at less and less often: the pause doubles, up to MOVE_POLL_MAX_S and to a quarter of the time
-    since the last change, so a long move costs tens of steps instead of one per poll (each step is Nova calls and
-    history events), and its end is seen at most a quarter of its duration late.
+    since the last change (or since the expected end), so a long move costs tens of steps instead of one per poll
+    (each step is Nova calls and history events), and its end is seen at most a quarter of its overrun late.
 
     An abort (or a flow cancelling the task that called this) does not cut the move: it is followed to its end
     first, then the cancel goes on. That covers the steps too, not only the waits between them: a cancelled step
@@ -58,7 +58,9 @@ async def _follow(req: MigrateRequest, poll_s: float, expected_s: float) -> Migr
     # The first look comes just after the estimate (a look a moment too early costs a whole poll interval more),
     # less the time the first step already spent looking.
     pause = max(poll_s, expected_s * 1.02 + 0.05 - (workflow.now() - began).total_seconds())
-    seen, changed = (res.host, res.migration_id), workflow.now()
+    # A move is overdue, and looked at less often, only from when it was expected to end: a move that takes as long
+    # as estimated is still seen at once.
+    seen, changed = (res.host, res.migration_id), max(workflow.now(), began + timedelta(seconds=expected_s))
     while not res.done:
         if workflow.now() >= give_up:
             raise ApplicationError(f"move of {req.server_id} off {req.source_host} did not end within "
