@@ -375,7 +375,7 @@ class OpenStackCloud:
             if project_id is not None:
                 query["project_id"] = project_id
             raw = list(self._conn.compute.servers(**query))
-            group_of = self._group_of_member({s.id for s in raw}) if raw else {}
+            group_of = self._group_of_member(raw) if raw else {}
             servers = [self._server(s, group_of.get(s.id)) for s in raw]
             return sorted(servers, key=lambda s: (s.name, s.id))
 
@@ -385,7 +385,7 @@ class OpenStackCloud:
             raw = self._conn.compute.get_server(server_id)
             groups = raw.server_groups  # 2.71+: the groups the server belongs to
             if groups is None:
-                group_id = self._group_of_member({raw.id}).get(raw.id)
+                group_id = self._group_of_member([raw]).get(raw.id)
             else:
                 group_id = groups[0] if groups else None
             return self._server(raw, group_id)
@@ -394,7 +394,7 @@ class OpenStackCloud:
         """Server groups of all projects (or one) with their members, sorted by name then id."""
         with _mapped("list server groups"):
             groups = []
-            for g in self._raw_groups(set()):
+            for g in self._raw_groups(()):
                 if project_id is not None and g.project_id != project_id:
                     continue
                 policy = _group_policy(g)
@@ -716,15 +716,20 @@ class OpenStackCloud:
                 memory_mb=sum(t[2] for t in totals), memory_mb_used=sum(t[3] for t in totals)))
         return hosts
 
-    def _raw_groups(self, servers: set[str]) -> list[Any]:
-        """Every server group (all projects), reused while fresh and it knows every server asked about."""
+    def _raw_groups(self, servers: Iterable[Any]) -> list[Any]:
+        """Every server group (all projects), reused while fresh and it knows every one of these (raw) servers.
+
+        A server still building may not be a member yet (Nova records it when it schedules the server): it is known
+        only once it is a member or has been built, so until then every read asks Nova again."""
+        servers = list(servers)
         with self._lock:
             cached = self._groups
-        if cached is not None and self._fresh(cached) and servers <= cached.value[1]:
+        if cached is not None and self._fresh(cached) and {s.id for s in servers} <= cached.value[1]:
             groups: list[Any] = cached.value[0]
             return groups
         groups = list(self._conn.compute.server_groups(all_projects=True))
-        known = set(servers).union(*(g.member_ids or [] for g in groups))
+        built = {s.id for s in servers if str(s.status or "").upper() != "BUILD"}
+        known = built.union(*(g.member_ids or [] for g in groups))
         if cached is not None and self._fresh(cached):
             known |= cached.value[1]  # a server's group never changes after it is created
         with self._lock:
@@ -736,7 +741,7 @@ class OpenStackCloud:
         with self._lock:
             self._groups = None
 
-    def _group_of_member(self, servers: set[str]) -> dict[str, str]:
+    def _group_of_member(self, servers: Iterable[Any]) -> dict[str, str]:
         group_of: dict[str, str] = {}
         for g in self._raw_groups(servers):
             for member in g.member_ids or []:
