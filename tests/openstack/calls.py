@@ -80,3 +80,26 @@ def counting(cloud: OpenStackCloud) -> Iterator[CallCounter]:
             session.request = original
         else:
             del session.request  # back to the class's method
+
+
+def main() -> None:
+    """``python -m tests.openstack.calls [CLOUD]``: the calls of a first and a second snapshot on a cloud of the
+    clouds.yaml search path (``OS_CLIENT_CONFIG_FILE``), as docs/benchmarks.md ("OpenStack calls") shows them."""
+    import sys
+
+    from activities.cloud import CloudActivities
+    from fenix.models.cloud_ops import SnapshotRequest
+
+    driver = OpenStackCloud(cloud=sys.argv[1] if len(sys.argv) > 1 else None)
+    driver.list_compute_hosts()  # authentication and version discovery are not the snapshot's
+    driver = OpenStackCloud(connection=driver.connection)
+    for read in ("first", "second"):
+        with counting(driver) as calls:
+            snap = CloudActivities(driver).snapshot(SnapshotRequest())
+        sys.stdout.write(f"{read} snapshot, {len(snap.hosts)} hosts, {len(snap.servers)} servers: "
+                         f"{calls.total('compute')} Nova + {calls.total('placement')} Placement calls\n"
+                         f"{calls.table()}\n")
+
+
+if __name__ == "__main__":
+    main()
