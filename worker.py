@@ -69,7 +69,7 @@ async def running_worker(client: Client, settings: Settings, *, driver: CloudDri
     PROJECT_LABELS.limit = settings.metrics_project_labels
     driver = driver or make_driver(settings)
     cloud = CloudActivities(driver, poll_s=settings.cloud_poll_s if poll_s is None else poll_s,
-                            inline_s=settings.move_inline_s)
+                            inline_s=settings.move_inline_s, poll_max_s=settings.cloud_poll_max_s)
     sessions = SessionControl(client, driver)
     webhooks = WebhookActivities(timeout_s=settings.webhook_timeout_s, egress=EgressPolicy.from_settings(settings),
                                  secrets=WebhookSecrets.from_settings(settings))

@@ -52,10 +52,35 @@ def cloud_errors() -> Iterator[None]:
 # ACTIVE would follow it until the activity's timeout.
 SETTLED = SETTLED_STATUSES
 
+class Backoff:
+    """The pause between two looks at the cloud: `poll_s` while something changes; while nothing does, doubling up
+    to `max_s` and to a quarter of the time since the last change (so a move that ends after standing still for T
+    is seen by 1.25 T). Each look is a few API calls: a cloud that stands still (a long migration, a server its
+    owner has not touched yet) need not be asked every `poll_s`; the first change seen brings the pace back."""
+
+    def __init__(self, poll_s: float, max_s: float) -> None:
+        self.poll_s = poll_s
+        self.max_s = max(poll_s, max_s)
+        self.pause = poll_s
+        self._last: object = None
+        self._changed = time.monotonic()
+
+    def after(self, seen: object) -> float:
+        """The pause before the next look, given what this look saw (compared with ==)."""
+        now = time.monotonic()
+        if seen != self._last:
+            self._last, self._changed, self.pause = seen, now, self.poll_s
+        else:
+            self.pause = max(self.poll_s, min(self.pause * 2, self.max_s, (now - self._changed) / 4))
+        return self.pause
+
+
 class CloudActivities:
-    def __init__(self, driver: CloudDriver, poll_s: float = 1.0, inline_s: float = 1.0) -> None:
+    def __init__(self, driver: CloudDriver, poll_s: float = 1.0, inline_s: float = 1.0,
+                 poll_max_s: float | None = None) -> None:
         self._driver = driver
         self._poll_s = poll_s
+        self._poll_max_s = poll_s if poll_max_s is None else poll_max_s  # None: no backoff
         self._inline_s = inline_s  # how long one migrate_step may look again before it leaves it to a timer
 
     @activity.defn(name="cloud_snapshot")
@@ -183,6 +208,7 @@ class CloudActivities:
             listed = {s.id: s.status for s in self._driver.list_servers()}
             pending = [i for i in dict.fromkeys(req.server_ids) if i in listed and listed[i] not in SETTLED]
             seen: dict[str, Settling] = {}
+            backoff = Backoff(self._poll_s, self._poll_max_s)
             while pending:
                 still = []
                 for sid in pending:
@@ -193,9 +219,10 @@ class CloudActivities:
                         still.append(sid)
                 pending = still
                 activity.heartbeat(f"settling {len(pending)} server(s): {', '.join(pending[:5])}")
-                if not pending or time.monotonic() >= deadline:
+                left = deadline - time.monotonic()
+                if not pending or left <= 0:
                     break
-                time.sleep(self._poll_s)
+                time.sleep(min(backoff.after([seen[i] for i in pending]), left))
         return SettleResult(servers=[seen[i] for i in seen])
 
     @activity.defn(name="move_estimates")
@@ -218,6 +245,7 @@ class CloudActivities:
     def wait_empty(self, req: WaitEmptyRequest) -> WaitEmptyResult:
         """Poll until the named servers (or all) left the host, or the timeout passes."""
         deadline = time.monotonic() + req.timeout_s
+        backoff = Backoff(self._poll_s, self._poll_max_s)
         with cloud_errors():
             while True:
                 on_host = [s.id for s in self._driver.list_servers(host=req.host)]
@@ -225,4 +253,4 @@ class CloudActivities:
                 activity.heartbeat(f"{len(remaining)} server(s) left on {req.host}")
                 if not remaining or time.monotonic() >= deadline:
                     return WaitEmptyResult(empty=not remaining, remaining=remaining)
-                time.sleep(min(self._poll_s, max(0.0, deadline - time.monotonic())))
+                time.sleep(min(backoff.after(remaining), max(0.0, deadline - time.monotonic())))

@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     # How often activities re-read the cloud while following a migration or waiting for a host to empty. Each
     # look is a few API calls; on a real Nova with many hosts, a few seconds is plenty and kinder.
     cloud_poll_s: float = Field(2.0, ge=0.01, le=60)
+    # While those looks see nothing change, the pause between them doubles up to this (back to cloud_poll_s at the
+    # first change).
+    cloud_poll_max_s: float = Field(15.0, ge=0.01, le=300)
     # How long one migrate_step activity may look again at a move before leaving the wait to a durable timer.
     # 0 on the time-skipping test server (a running activity holds its virtual clock at real speed).
     move_inline_s: float = Field(1.0, ge=0, le=30)
@@ -89,6 +92,9 @@ class Settings(BaseSettings):
     os_boot_image: str = "cirros-fake"  # image (name or id) create_server boots (sample VNFMs)
     os_boot_networks: str = "none"  # "none", "auto" or comma-separated network UUIDs for create_server
     os_boot_timeout_s: float = Field(300, gt=0)  # create_server/delete_server wait for ACTIVE/gone
+    # How long the openstack driver reuses reads of what only an operator or a new server changes (the compute
+    # nodes of each host, resource-provider inventories, server groups); 0 reads them on every call.
+    os_cache_ttl_s: float = Field(60, ge=0)
 
     # Notifications: a VNFM may scale inside the webhook request, so allow minutes.
     # At most the delivery activity's 10 min start-to-close (workflows/options.py WEBHOOK).

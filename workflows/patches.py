@@ -50,3 +50,6 @@ RESCHEDULE = "reschedule-v1"
 # maintenance.host events for every host transition: PLANNED at the start, DISABLED, MAINTENANCE_COMPLETE for every
 # host a failed session re-enables, CANCELLED for those it never touched (workflows/host_events.py).
 HOST_EVENTS = "host-events-v1"
+# A move that shows no change is looked at less and less often: the pause between migrate_step activities doubles
+# up to 30 s and a quarter of the time since the last change (workflows/moves.py, MOVE_POLL_MAX_S).
+MOVE_POLL_BACKOFF = "move-poll-backoff-v1"

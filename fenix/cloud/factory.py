@@ -19,5 +19,5 @@ def make_driver(settings: Settings) -> CloudDriver:
         return OpenStackCloud(cloud=settings.os_cloud, config_file=settings.os_client_config_file,
                               region_name=settings.os_region_name, timeout_s=settings.os_timeout_s,
                               boot_image=settings.os_boot_image, boot_networks=settings.os_boot_networks,
-                              boot_timeout_s=settings.os_boot_timeout_s)
+                              boot_timeout_s=settings.os_boot_timeout_s, cache_ttl_s=settings.os_cache_ttl_s)
     raise ValueError(f"unknown cloud driver {settings.cloud_driver!r}")

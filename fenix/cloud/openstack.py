@@ -18,6 +18,12 @@ What the driver relies on (see docs/openstack.md for the full picture):
   When a host has no resource provider (or Placement is not in the catalog) the legacy hypervisor
   fields are used instead.
 
+Reading the cloud costs a bounded number of calls whatever its size: services, hypervisors, every server
+(``all_projects``, paged) and the capacity of every compute node each come from one list, not one call per
+host (capacity from the provider summaries of one allocation-candidates query). What changes only when an
+operator acts or a server is created (which compute nodes a host has, inventories, server groups) is reused
+for ``cache_ttl_s``; group membership is read again at once when a server appears that the cache has not seen.
+
 Errors: 404 -> ``NotFound``; 400/401/403/409/413/422 and other 4xx -> ``Rejected``; 408/429, 5xx,
 timeouts, connection failures and a 409 because another task still holds the server ("while it is in
 task_state ...") -> ``Unavailable`` (retryable). Messages carry the operation, the
@@ -68,6 +74,12 @@ HYPERVISOR_MICROVERSION = "2.87"
 SERVICE_MICROVERSION = "2.53"
 # Nova's limit on a service's disabled_reason.
 MAX_REASON = 255
+# Allocation candidates whose provider summaries carry every resource class of a provider, not only the requested
+# one (Placement 1.27): one query then gives the capacity and usage of every compute node with room for the unit.
+PLACEMENT_SUMMARIES_MICROVERSION = "1.27"
+# One unit of each in turn: a node without a free vCPU is still found by its free RAM; only nodes full in both
+# (or without a resource provider) are read one by one.
+SUMMARY_CLASSES = ("VCPU", "MEMORY_MB")
 
 # --- status mappings -----------------------------------------------------------------------------------
 
@@ -215,6 +227,14 @@ def _mapped(what: str) -> Iterator[None]:
 
 
 @dataclass(frozen=True)
+class _Cached:
+    """A read and when it was made (time.monotonic())."""
+
+    at: float
+    value: Any
+
+
+@dataclass(frozen=True)
 class _HypervisorUse:
     """One compute node: its resource provider and the legacy (pre-2.88) capacity fields."""
 
@@ -240,6 +260,7 @@ class OpenStackCloud:
         boot_timeout_s: float = 300.0,
         migration_record_wait_s: float = 15.0,
         poll_s: float = 0.5,
+        cache_ttl_s: float = 60.0,
         connection: Any = None,
     ) -> None:
         """Connect lazily (nothing is sent until the first call).
@@ -257,6 +278,8 @@ class OpenStackCloud:
                 below the migration activity's heartbeat timeout (30 s, ``MIGRATION_STEP`` in
                 workflows/options.py): the activity does not heartbeat while the driver call runs.
             poll_s: Poll interval of those waits.
+            cache_ttl_s: How long reads of what only an operator (or a new server) changes are reused: the
+                compute nodes of each host, resource-provider inventories, server groups. 0 reads every time.
             connection: An existing openstacksdk ``Connection`` (tests); overrides the other options.
         """
         if connection is None:
@@ -277,7 +300,13 @@ class OpenStackCloud:
         self.boot_timeout_s = boot_timeout_s
         self.migration_record_wait_s = migration_record_wait_s
         self.poll_s = poll_s
+        self.cache_ttl_s = cache_ttl_s
         self._lock = threading.Lock()
+        self._nodes: _Cached | None = None  # list[tuple[host, _HypervisorUse]]
+        self._inventories: dict[str, _Cached] = {}  # resource provider -> its inventories body
+        # The raw server groups, and every server id whose membership they already tell (a server joins its group
+        # only when it is created, so only an id not seen yet can make them stale).
+        self._groups: _Cached | None = None  # tuple[list[raw group], frozenset[server id]]
         self._project_conns: dict[str, Any] = {}
         self._flavor_cache: dict[str, tuple[int, int]] = {}
         self._image_id: str | None = None
@@ -296,14 +325,14 @@ class OpenStackCloud:
         """Every nova-compute service joined with its capacity, sorted by name."""
         with _mapped("list compute hosts"):
             services = list(self._conn.compute.services(binary="nova-compute"))
-            hypervisors = self._hypervisors()
-            return self._hosts(services, hypervisors)
+            hypervisors = self._hypervisors({s.host for s in services})
+            return self._hosts(services, hypervisors, bulk=True)
 
     def get_compute_host(self, name: str) -> ComputeHost:
         """One compute host. Raises NotFound."""
         with _mapped(f"get compute host {name}"):
             service = self._service(name)
-            return self._hosts([service], self._hypervisors())[0]
+            return self._hosts([service], self._hypervisors({service.host}), bulk=False)[0]
 
     def disable_host(self, name: str, reason: str) -> ComputeHost:
         """Disable the host's nova-compute service (PUT os-services, 2.53+). Idempotent.
@@ -346,7 +375,7 @@ class OpenStackCloud:
             if project_id is not None:
                 query["project_id"] = project_id
             raw = list(self._conn.compute.servers(**query))
-            group_of = self._group_of_member() if raw else {}
+            group_of = self._group_of_member(raw) if raw else {}
             servers = [self._server(s, group_of.get(s.id)) for s in raw]
             return sorted(servers, key=lambda s: (s.name, s.id))
 
@@ -356,7 +385,7 @@ class OpenStackCloud:
             raw = self._conn.compute.get_server(server_id)
             groups = raw.server_groups  # 2.71+: the groups the server belongs to
             if groups is None:
-                group_id = self._group_of_member().get(raw.id)
+                group_id = self._group_of_member([raw]).get(raw.id)
             else:
                 group_id = groups[0] if groups else None
             return self._server(raw, group_id)
@@ -365,7 +394,7 @@ class OpenStackCloud:
         """Server groups of all projects (or one) with their members, sorted by name then id."""
         with _mapped("list server groups"):
             groups = []
-            for g in self._conn.compute.server_groups(all_projects=True):
+            for g in self._raw_groups(()):
                 if project_id is not None and g.project_id != project_id:
                     continue
                 policy = _group_policy(g)
@@ -508,6 +537,7 @@ class OpenStackCloud:
             if server_group_id is not None:
                 kwargs["scheduler_hints"] = {"group": server_group_id}
             raw = self._project_conn(project_id).compute.create_server(**kwargs)
+            self._forget_groups()
             log.info("booting server %s (%s) in project %s", raw.id, name, project_id)
             deadline = time.monotonic() + self.boot_timeout_s
             while True:
@@ -534,6 +564,7 @@ class OpenStackCloud:
         what = f"delete server {server_id}"
         with _mapped(what):
             self._conn.compute.delete_server(server_id, ignore_missing=True)
+            self._forget_groups()
             deadline = time.monotonic() + self.boot_timeout_s
             while True:
                 try:
@@ -551,6 +582,7 @@ class OpenStackCloud:
         group_policy = GroupPolicy(policy)
         with _mapped(f"create server group {name} in project {project_id}"):
             g = self._project_conn(project_id).compute.create_server_group(name=name, policy=group_policy.value)
+            self._forget_groups()
             return ServerGroup(id=g.id, name=g.name or name, project_id=g.project_id or project_id,
                                policy=group_policy, members=list(g.member_ids or []))
 
@@ -558,6 +590,7 @@ class OpenStackCloud:
         """Delete a server group (idempotent); its members stay."""
         with _mapped(f"delete server group {group_id}"):
             self._conn.compute.delete_server_group(group_id, ignore_missing=True)
+            self._forget_groups()
 
     # === helpers ========================================================================================
 
@@ -567,7 +600,24 @@ class OpenStackCloud:
             raise NotFound(f"Compute host {name} could not be found.")
         return found[0]
 
-    def _hypervisors(self) -> list[tuple[str, _HypervisorUse]]:
+    def _fresh(self, cached: _Cached | None) -> bool:
+        return cached is not None and time.monotonic() - cached.at < self.cache_ttl_s
+
+    def _hypervisors(self, hosts: set[str]) -> list[tuple[str, _HypervisorUse]]:
+        """(service host, node) for every compute node; reused while fresh and it knows a node of every host asked
+        for (a new compute is read at once). Only the legacy fields, used for a node without a resource provider,
+        may be that old."""
+        with self._lock:
+            cached = self._nodes
+        if cached is not None and self._fresh(cached) and hosts <= {host for host, _ in cached.value}:
+            nodes: list[tuple[str, _HypervisorUse]] = cached.value
+            return nodes
+        nodes = self._read_hypervisors()
+        with self._lock:
+            self._nodes = _Cached(time.monotonic(), nodes)
+        return nodes
+
+    def _read_hypervisors(self) -> list[tuple[str, _HypervisorUse]]:
         """(service host, node) for every compute node, read at 2.87 (no uptime RPC, legacy fields)."""
         nodes: list[tuple[str, _HypervisorUse]] = []
         url: str | None = "/os-hypervisors/detail"
@@ -584,10 +634,52 @@ class OpenStackCloud:
                        None)
         return nodes
 
+    def _summaries(self, wanted: set[str]) -> dict[str, tuple[int, int, int, int]]:
+        """(vcpus, vcpus_used, memory_mb, memory_mb_used) of the wanted resource providers, from the provider
+        summaries of allocation candidates for one unit of VCPU, then (for those not found) of MEMORY_MB.
+
+        A node that has neither a vCPU nor a MB free is in neither answer, nor is a node without a provider; the
+        caller reads those one by one. An old Placement (no 1.27) or none at all gives an empty answer."""
+        found: dict[str, tuple[int, int, int, int]] = {}
+        for rc in SUMMARY_CLASSES:
+            if not wanted - found.keys():
+                break
+            try:
+                body = _json(self._conn.placement.get(f"/allocation_candidates?resources={rc}:1",
+                                                      microversion=PLACEMENT_SUMMARIES_MICROVERSION))
+            except (os_exc.BadRequestException, os_exc.NotFoundException, os_exc.EndpointNotFound,
+                    ks_exc.EndpointNotFound) as err:
+                log.debug("no allocation candidates (%s); capacity is read node by node", err)
+                return found
+            except os_exc.HttpException as err:
+                if err.status_code != 406:  # 406: Placement older than 1.27
+                    raise
+                return found
+            for rp, summary in (body.get("provider_summaries") or {}).items():
+                if rp not in wanted or rp in found:
+                    continue
+                res = summary.get("resources") or {}
+                vcpu, ram = res.get("VCPU") or {}, res.get("MEMORY_MB") or {}
+                found[rp] = (int(vcpu.get("capacity", 0)), int(vcpu.get("used", 0)),
+                             int(ram.get("capacity", 0)), int(ram.get("used", 0)))
+        return found
+
+    def _inventories_of(self, provider: str) -> dict[str, Any]:
+        """A resource provider's inventories, reused while fresh (they change when an operator reconfigures)."""
+        with self._lock:
+            cached = self._inventories.get(provider)
+        if cached is not None and self._fresh(cached):
+            inventories: dict[str, Any] = cached.value
+            return inventories
+        inventories = _json(self._conn.placement.get(f"/resource_providers/{provider}/inventories"))
+        with self._lock:
+            self._inventories[provider] = _Cached(time.monotonic(), inventories)
+        return inventories
+
     def _capacity(self, node: _HypervisorUse) -> tuple[int, int, int, int]:
-        """(vcpus, vcpus_used, memory_mb, memory_mb_used) from Placement, else the legacy fields."""
+        """(vcpus, vcpus_used, memory_mb, memory_mb_used) of one node from Placement, else the legacy fields."""
         try:
-            inventories = _json(self._conn.placement.get(f"/resource_providers/{node.id}/inventories"))
+            inventories = self._inventories_of(node.id)
             usages = _json(self._conn.placement.get(f"/resource_providers/{node.id}/usages"))
         except (os_exc.NotFoundException, os_exc.EndpointNotFound, ks_exc.EndpointNotFound):
             return node.vcpus, node.vcpus_used, node.memory_mb, node.memory_mb_used
@@ -600,14 +692,20 @@ class OpenStackCloud:
 
         return (capacity("VCPU"), int(used.get("VCPU", 0)), capacity("MEMORY_MB"), int(used.get("MEMORY_MB", 0)))
 
-    def _hosts(self, services: Iterable[Any], hypervisors: list[tuple[str, _HypervisorUse]]) -> list[ComputeHost]:
+    def _hosts(self, services: Iterable[Any], hypervisors: list[tuple[str, _HypervisorUse]], *,
+               bulk: bool) -> list[ComputeHost]:
+        """Services joined with their nodes' capacity: with `bulk`, from the provider summaries (one or two calls
+        for every node), then node by node for what they lack; else node by node (one host)."""
         by_host: dict[str, list[_HypervisorUse]] = {}
         for host, node in hypervisors:
             by_host.setdefault(host, []).append(node)
         unique = {s.host: s for s in services}
         nodes = [node for name in unique for node in by_host.get(name, [])]
-        with ThreadPoolExecutor(max_workers=max(1, min(8, len(nodes)))) as pool:
-            capacities = dict(zip((n.id for n in nodes), pool.map(self._capacity, nodes), strict=True))
+        capacities = self._summaries({n.id for n in nodes}) if bulk and nodes else {}
+        rest = [n for n in nodes if n.id not in capacities]
+        if rest:
+            with ThreadPoolExecutor(max_workers=max(1, min(8, len(rest)))) as pool:
+                capacities.update(zip((n.id for n in rest), pool.map(self._capacity, rest), strict=True))
         hosts = []
         for name, svc in sorted(unique.items()):
             totals = [capacities[n.id] for n in by_host.get(name, [])]
@@ -618,9 +716,34 @@ class OpenStackCloud:
                 memory_mb=sum(t[2] for t in totals), memory_mb_used=sum(t[3] for t in totals)))
         return hosts
 
-    def _group_of_member(self) -> dict[str, str]:
+    def _raw_groups(self, servers: Iterable[Any]) -> list[Any]:
+        """Every server group (all projects), reused while fresh and it knows every one of these (raw) servers.
+
+        A server still building may not be a member yet (Nova records it when it schedules the server): it is known
+        only once it is a member or has been built, so until then every read asks Nova again."""
+        servers = list(servers)
+        with self._lock:
+            cached = self._groups
+        if cached is not None and self._fresh(cached) and {s.id for s in servers} <= cached.value[1]:
+            groups: list[Any] = cached.value[0]
+            return groups
+        groups = list(self._conn.compute.server_groups(all_projects=True))
+        built = {s.id for s in servers if str(s.status or "").upper() != "BUILD"}
+        known = built.union(*(g.member_ids or [] for g in groups))
+        if cached is not None and self._fresh(cached):
+            known |= cached.value[1]  # a server's group never changes after it is created
+        with self._lock:
+            self._groups = _Cached(time.monotonic(), (groups, frozenset(known)))
+        return groups
+
+    def _forget_groups(self) -> None:
+        """This driver changed groups or their members: the next read asks Nova."""
+        with self._lock:
+            self._groups = None
+
+    def _group_of_member(self, servers: Iterable[Any]) -> dict[str, str]:
         group_of: dict[str, str] = {}
-        for g in self._conn.compute.server_groups(all_projects=True):
+        for g in self._raw_groups(servers):
             for member in g.member_ids or []:
                 group_of.setdefault(member, g.id)
         return group_of
