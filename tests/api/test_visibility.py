@@ -19,6 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from demo.stack import Stack, stack
 from fenix import tokens
 from fenix.cloud.simulated import SimHostSpec, SimSeed, SimServerSpec
+from fenix.constants import session_workflow_id
 from fenix.tokens import SERVICE_ROLE
 from tests.api.helpers import LONG_WINDOWS, answer, assert_error, detail, instance_ids, silent, wait_asked
 from tests.waiting import poll
@@ -290,6 +291,11 @@ async def test_list_filters_by_state_and_host(dev_env: WorkflowEnvironment, tmp_
         await poll(lambda: filtered({waiting}, {down}, state="MAINTENANCE_FAILED"), "the abort listed as failed",
                    VISIBILITY_S)
         assert waiting not in await listed_with(st, state="MAINTENANCE")
+        # Terminated outside Fenix: its search attribute still says PLANNED_MAINTENANCE; it reads (and lists) as failed.
+        await st.client.get_workflow_handle(session_workflow_id(down)).terminate("test: an operator's terminate")
+        await poll(lambda: filtered({down, waiting}, set(), state="MAINTENANCE_FAILED"), "the terminated one listed "
+                   "as failed", VISIBILITY_S)
+        assert down not in await listed_with(st, state="PLANNED_MAINTENANCE")
 
         assert_error(await st.admin.get("/maintenance", params={"state": "SLEEPING"}), 422)
         assert_error(await st.admin.get("/maintenance", params={"host": "bad'name"}), 422, "invalid host name")
