@@ -135,9 +135,9 @@ async def watch(http: httpx.AsyncClient, sid: str, run: Run, timeout_s: float, w
         if page is not None:
             cursor = int(str(page["next"]))
         detail = await timed(http, run, "detail", f"{base}/detail")
-        status = (await http.get(base)).json()
+        status = await timed(http, run, "status", base) or {}  # the smallest query: what any read costs at least
         if status.get("state") in TERMINAL:
-            run.state, run.reason = status["state"], status.get("reason") or ""
+            run.state, run.reason = str(status["state"]), str(status.get("reason") or "")
             return
         if detail is None and status.get("state") is None:
             run.reason = f"status: {status}"
@@ -228,7 +228,7 @@ async def main() -> None:
     parser.add_argument("--logs", type=Path, default=Path(tempfile.gettempdir()), help="where process logs go")
     args = parser.parse_args()
     runs = [Run(h, f) for h in args.hosts for f in args.flows]
-    console = Console(width=200)
+    console = Console(width=260)
     async with await WorkflowEnvironment.start_local(
             data_converter=pydantic_data_converter, dev_server_existing_path=find_bin("temporal"),
             search_attributes=SEARCH_ATTRIBUTES, dev_server_log_level="error") as env:
@@ -237,7 +237,7 @@ async def main() -> None:
             console.print(f"{run.flow} {run.hosts} hosts: {run.state} in {run.wall_s:.0f} s {run.reason}")
     table = Table(title=f"One session per size: instant moves, {PER_HOST} instances per host, {PROJECTS} projects "
                         "(separate dev server, worker and API processes)")
-    reads = ("instances", "hosts", "history", "detail")
+    reads = ("status", "instances", "hosts", "history", "detail")
     for col in ("hosts", "instances", "flow", "state", "wall s", "moves/s", "max events", "max history MB",
                 *(f"{kind} p95 ms" for kind in reads), "reads failed", "preview s", "worker CPU s", "worker RSS MB"):
         table.add_column(col, justify="left" if col in ("flow", "state") else "right")
