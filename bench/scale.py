@@ -64,6 +64,7 @@ class Run:
     largest: str = ""
     read_ms: dict[str, list[float]] = field(default_factory=dict)  # kind of read -> latencies
     constraints_s: float = 0.0  # `vnf`: writing every instance's constraints before the session
+    notes: list[str] = field(default_factory=list)
     read_errors: dict[int, int] = field(default_factory=dict)
     cpu_s: float = 0.0
     rss_mb: float = 0.0
@@ -203,8 +204,14 @@ async def one(env: WorkflowEnvironment, run: Run, timeout_s: float, logs: Path) 
                     await no_lead_time(http, snap.servers)
                     run.constraints_s = time.monotonic() - began
                 began = time.monotonic()
-                r = await http.post("/maintenance/plan", json=options)
-                run.preview_s = time.monotonic() - began if r.status_code == 200 else float("nan")
+                try:
+                    r = await http.post("/maintenance/plan", json=options, timeout=120)
+                    run.preview_s = time.monotonic() - began if r.status_code == 200 else float("nan")
+                    if r.status_code != 200:
+                        run.notes.append(f"preview {r.status_code}: {r.text[:200]}")
+                except httpx.TimeoutException:
+                    run.preview_s = float("nan")
+                    run.notes.append("preview: no answer within 120 s")
                 began = time.monotonic()
                 r = await http.post("/maintenance", json={"workflow": run.flow, "maintenance_at": "2020-01-01 00:00:00",
                                                           **options})
@@ -233,8 +240,14 @@ async def main() -> None:
             data_converter=pydantic_data_converter, dev_server_existing_path=find_bin("temporal"),
             search_attributes=SEARCH_ATTRIBUTES, dev_server_log_level="error") as env:
         for run in runs:
-            await one(env, run, args.timeout, args.logs)
-            console.print(f"{run.flow} {run.hosts} hosts: {run.state} in {run.wall_s:.0f} s {run.reason}")
+            try:
+                await one(env, run, args.timeout, args.logs)
+            except Exception as err:  # noqa: BLE001 (one size that breaks must not lose the others' rows)
+                run.state, run.reason = "bench error", f"{type(err).__name__}: {err}"
+            console.print(f"{run.flow} {run.hosts} hosts: {run.state} in {run.wall_s:.0f} s {run.reason}; "
+                          + ", ".join(f"{kind} p95 {pct(v, 95):.0f} ms" for kind, v in run.read_ms.items())
+                          + f"; events {run.events}, {run.history_bytes / 1e6:.1f} MB; preview {run.preview_s:.1f} s; "
+                          f"worker {run.cpu_s:.0f} CPU s, {run.rss_mb:.0f} MB; moves {run.moves}")
     table = Table(title=f"One session per size: instant moves, {PER_HOST} instances per host, {PROJECTS} projects "
                         "(separate dev server, worker and API processes)")
     reads = ("status", "instances", "hosts", "history", "detail")
@@ -252,7 +265,7 @@ async def main() -> None:
         samples = ", ".join(f"{kind} {len(v)}" for kind, v in r.read_ms.items())
         console.print(f"{r.flow} {r.hosts}: reads timed: {samples}; largest history: {r.largest}"
                       + (f"; constraints written in {r.constraints_s:.0f} s" if r.constraints_s else "")
-                      + (f"; {r.reason}" if r.reason else ""))
+                      + (f"; {r.reason}" if r.reason else "") + "".join(f"; {n}" for n in r.notes))
 
 
 if __name__ == "__main__":
