@@ -46,7 +46,8 @@ async def session_hosts(session_id: str, _: AdminDep, client: ClientDep, phase: 
 @router.get("/{session_id}/detail/instances", response_model=InstancePage)
 async def session_instances(session_id: str, who: PrincipalDep, client: ClientDep,
                             project_id: Annotated[str | None, Query(min_length=1, max_length=255)] = None,
-                            host: Annotated[str | None, Query(min_length=1, max_length=MAX_HOST_NAME)] = None,
+                            host: Annotated[str | None, Query(max_length=MAX_HOST_NAME, json_schema_extra={
+                                "pattern": HOST_NAME.pattern})] = None,
                             state: InstanceState | None = None, cursor: KeyCursor = None,
                             limit: Limit = PAGE_DEFAULT) -> InstancePage:
     """The session's instances by id, filtered by project, current host and state. A project sees only its own."""
