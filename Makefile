@@ -18,7 +18,7 @@ DEVCLOUD_DIR ?= /tmp/fenix-devcloud
 DEVCLOUD_VENV ?= /tmp/fenix-devcloud-venv
 DEVCLOUD_ENV := OS_CLIENT_CONFIG_FILE=$(DEVCLOUD_DIR)/clouds.yaml OS_CLOUD=minicloud
 
-.PHONY: demo up test lint lock lock-upgrade deploy-tools bench bench-burst bench-hosts drill fuzz clean devcloud-up devcloud-down test-openstack
+.PHONY: demo up test lint lock lock-upgrade deploy-tools bench bench-burst bench-hosts bench-scale drill fuzz clean devcloud-up devcloud-down test-openstack
 
 # The lock as constraints: pip installs exactly its versions (and fails if they conflict with pyproject's ranges).
 # A dependency just added to pyproject.toml and not locked yet installs unpinned until `make lock`.
@@ -55,6 +55,11 @@ bench-hosts: $(STAMP)
 # A burst of replies: every project answers MAINTENANCE at once (docs/benchmarks.md); SIZES="50 200" by default.
 bench-burst: $(STAMP)
 	$(BIN)/python -m bench.burst $(SIZES)
+
+# One session per cloud size and flow on separate dev server, worker and API processes, instant moves; reads timed
+# while it runs (docs/benchmarks.md#scale). HOSTS="100 300" by default; FLOWS="default vnf".
+bench-scale: $(STAMP)
+	$(BIN)/python -m bench.scale --hosts $(or $(HOSTS),100 300) --flows $(or $(FLOWS),default vnf)
 
 # The long crash drill (docs/reliability.md): 20 sessions of each flow with workers killed at random moments, 10
 # aborts of each at random moments; every history replayed. Prints a table. SEED=n repeats a run.

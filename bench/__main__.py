@@ -17,15 +17,16 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from bench.reference import GROUPS, instance_fields, lower_bound, seed
-from demo.stack import stack
+from demo.stack import Stack, stack
 from fenix.checks import constraint_violations
 from fenix.constants import session_workflow_id
 from fenix.logs import configure_logging
-from fenix.models.session import SessionDetail, SessionState
+from fenix.models.session import SessionState
 from fenix.settings import Settings
 from fenix.temporal import find_bin, register_search_attributes
 
@@ -45,11 +46,34 @@ class Run:
     refused: int = 0  # moves the cloud refused or failed (each retried after move_retry.interval_s)
 
 
-def makespan(detail: SessionDetail) -> float:
-    """From the first host disabled to the last host maintained and enabled (session time)."""
-    starts = [h.at for h in detail.history if h.kind == "host" and h.detail.endswith(" disabled")]
-    ends = [h.at for h in detail.history if h.kind == "host" and "maintained and enabled" in h.detail]
+def makespan(history: WorkflowHistory) -> float:
+    """From the first host disabled to the last host maintained and enabled (session time), from the session's
+    workflow history: its own log is a ring of the last entries, which at this size no longer holds the first."""
+    activity_types: dict[int, str] = {}
+    starts, ends = [], []
+    for event in history.events:
+        if event.HasField("activity_task_scheduled_event_attributes"):
+            activity_types[event.event_id] = event.activity_task_scheduled_event_attributes.activity_type.name
+        elif event.HasField("activity_task_completed_event_attributes"):
+            scheduled = event.activity_task_completed_event_attributes.scheduled_event_id
+            if activity_types.get(scheduled) == "disable_host":
+                starts.append(event.event_time.ToDatetime())
+        elif event.HasField("child_workflow_execution_completed_event_attributes"):
+            ends.append(event.event_time.ToDatetime())  # a HostMaintenance child: its host maintained and enabled
     return (max(ends) - min(starts)).total_seconds()
+
+
+async def errors_logged(st: Stack, sid: str) -> int:
+    """The `error` entries of the session's history that it still keeps (its last 1,000), page by page."""
+    count, cursor = 0, 0
+    while True:
+        r = await st.admin.get(f"/maintenance/{sid}/detail/history", params={"cursor": cursor, "limit": 1000})
+        r.raise_for_status()
+        page = r.json()
+        count += sum(1 for e in page["entries"] if e["kind"] == "error")
+        if page["next"] == cursor:
+            return count
+        cursor = page["next"]
 
 
 async def one(env: WorkflowEnvironment, run: Run, poll_s: float) -> None:
@@ -79,11 +103,11 @@ async def one(env: WorkflowEnvironment, run: Run, poll_s: float) -> None:
             detail = await st.result(sid, timeout=1800)
             run.wall_s = time.monotonic() - started
             run.state = detail.state.value
-            if detail.state == SessionState.MAINTENANCE_DONE:
-                run.makespan_s = makespan(detail)
-            run.moves = len(st.cloud.migration_log())
-            run.refused = sum(1 for h in detail.history if h.kind == "error")
             history = await st.client.get_workflow_handle(session_workflow_id(sid)).fetch_history()
+            if detail.state == SessionState.MAINTENANCE_DONE:
+                run.makespan_s = makespan(history)
+            run.moves = len(st.cloud.migration_log())
+            run.refused = await errors_logged(st, sid)
             run.events = len(history.events)
             run.violations = len(constraint_violations(st.cloud, before, instances, groups))
 

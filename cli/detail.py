@@ -36,7 +36,11 @@ def render_detail(d: SessionDetail, history: int) -> None:
     if s.skipped_hosts:
         head.add_row("skipped hosts", ", ".join(s.skipped_hosts) + " (left disabled)")
     head.add_row("maintenance at", f"{_when(d.maintenance_at)} UTC")
-    head.add_row("hosts maintained", f"{sum(h.maintained for h in d.hosts)}/{len(d.hosts)}")
+    maintained = d.hosts_maintained if d.hosts_maintained is not None else sum(h.maintained for h in d.hosts)
+    head.add_row("hosts maintained", f"{maintained}/{d.hosts_total or len(d.hosts)}")
+    if d.truncated:  # a large session's detail is bounded (docs/api.md#session-detail)
+        head.add_row("shortened", f"{', '.join(d.truncated)}: the API's /detail/hosts, /detail/instances and "
+                                  "/detail/history pages hold all")
     out.print(head)
 
     hosts = Table(title="hosts")
@@ -67,7 +71,8 @@ def render_detail(d: SessionDetail, history: int) -> None:
         out.print(runs)
 
     if history > 0 and d.history:
-        hist = Table(title=f"last {min(history, len(d.history))} of {len(d.history)} history entries")
+        hist = Table(title=f"last {min(history, len(d.history))} of {len(d.history) + d.history_dropped} "
+                           "history entries")
         for col in ("at (UTC)", "kind", "state", "project", "host", "detail"):
             hist.add_column(col)
         for e in d.history[-history:]:

@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.cloud import CloudActivities
     from fenix.constants import SA_HOSTS, SA_STATE, disable_reason, host_workflow_id
     from fenix.metrics import Figures
+    from fenix.models import session_pages
     from fenix.models.audit import Actor
     from fenix.models.cloud import CloudSnapshot
     from fenix.models.cloud_ops import HostRequest, SnapshotRequest
@@ -115,7 +116,8 @@ class SessionContext:
     # --- the detail --------------------------------------------------------------------------------------
     def set_state(self, state: SessionState, current: str) -> None:
         """The one place the session's state changes."""
-        if state != self.detail.state or not any(h.kind == "state" for h in self.detail.history):
+        d = self.detail
+        if state != d.state or (d.history_dropped == 0 and not any(h.kind == "state" for h in d.history)):
             self.log("state", state.value, state=state.value)
             Figures(workflow.metric_meter()).session_transition(self.detail.workflow, state.value)
         self.detail.state = state
@@ -151,8 +153,14 @@ class SessionContext:
 
     def log(self, kind: str, detail: str, *, project_id: str | None = None, host: str | None = None,
             state: str | None = None, actor: Actor | None = None) -> None:
-        self.detail.history.append(HistoryEntry(at=workflow.now(), kind=kind, detail=detail, project_id=project_id,
-                                                host=host, state=state, actor=actor))
+        history = self.detail.history
+        history.append(HistoryEntry(at=workflow.now(), kind=kind, detail=detail, project_id=project_id, host=host,
+                                    state=state, actor=actor))
+        # A ring: state only (no command depends on the log), so no patch; the paged reads number entries across it.
+        if len(history) > session_pages.LOG_MAX:
+            excess = len(history) - session_pages.LOG_MAX
+            del history[:excess]
+            self.detail.history_dropped += excess
         # The same entry in the worker's log, as fields (fenix/logs.py adds the session and workflow ids).
         # workflow.logger is silent while a history replays, so each entry is logged once.
         fields = {"entry_kind": kind, "project_id": project_id, "host": host, "state": state,

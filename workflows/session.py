@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         SessionState,
         SessionStatus,
     )
+    from fenix.models.session_pages import summarize
     from fenix.models.steering import Choice, RescheduleInput, RescheduleResult, SteerInput, SteerResult
     from workflows.audit import audit_entry
     from workflows.context import SessionContext, root_message
@@ -47,18 +48,19 @@ with workflow.unsafe.imports_passed_through():
     from workflows.options import CLEANUP
     from workflows.owned_constraints import OwnedVnfFlow
     from workflows.patches import FAITHFUL_VNFM, SETTLE_AT_CLEANUP
+    from workflows.session_reads import SessionReads
     from workflows.settle import settle_moves
     from workflows.steering import SESSION_ACTOR
 
 
 @workflow.defn(name=SESSION_WORKFLOW_TYPE)
-class MaintenanceSessionWorkflow:
+class MaintenanceSessionWorkflow(SessionReads):
     """One maintenance session.
 
     Update `reply` (validated; the API's PUT) and signal `reply_signal` (same shape, for VNFMs that talk
     to Temporal directly) carry project answers. Signal `host_progress` comes from host workflows, signal
     `record_action` from the API (who aborted, paused, ...). Queries: `detail`, `status`, `project_instances`,
-    `gauges`, `hosts`.
+    `gauges`, `hosts`, and the bounded reads of workflows/session_reads.py.
     """
 
     @workflow.init
@@ -101,7 +103,9 @@ class MaintenanceSessionWorkflow:
         Figures(workflow.metric_meter()).session_ended(
             inp.workflow, self._detail.state.value, self._detail.aborted,
             (workflow.now() - workflow.info().start_time).total_seconds())
-        return self._detail
+        # Bounded: a whole detail past ~2,000 instances exceeds the 2 MB a result may be (the paged queries still
+        # answer the rest, on a worker replaying the history). Old results, whole, decode as the same model.
+        return summarize(self._detail)
 
     # --- project replies -------------------------------------------------------------------------------
     # An update, not only a signal: the API must answer a stale or malformed reply with a 4xx, and the

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Annotated, Any
 from uuid import uuid4
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException, Query
 from temporalio.client import WorkflowExecutionStatus
 
 from api.audit import actor_of, audit, record_on_session
 from api.deadline import BoundedRoute, DeadlineDep
 from api.deps import AdminDep, ClientDep, HostLeasesDep, SettingsDep
+from api.routes.hosts import HOST_NAME
 from api.schemas import SessionCreate, SessionCreated, SessionList
 from api.session_reads import describe_session, read_detail, read_status
 from api.session_writes import abort_session, forget_session, session_input, start_session
-from fenix.constants import SESSION_WORKFLOW_TYPE, session_id_from_workflow_id, session_workflow_id
+from fenix.constants import SA_HOSTS, SA_STATE, SESSION_WORKFLOW_TYPE, session_id_from_workflow_id, session_workflow_id
 from fenix.logs import bind
-from fenix.models.session import SessionDetail, SessionStatus
+from fenix.models.limits import MAX_HOST_NAME
+from fenix.models.session import SessionDetail, SessionState, SessionStatus
 
 router = APIRouter(prefix="/maintenance", tags=["maintenance"], route_class=BoundedRoute)
 log = logging.getLogger("fenix.api")
@@ -40,11 +42,34 @@ async def create_session(body: SessionCreate, admin: AdminDep, client: ClientDep
     return SessionCreated(session_id=session.session_id)
 
 
+# A session whose workflow Temporal ended outside Fenix (terminated, timed out) reads as MAINTENANCE_FAILED
+# (api/session_reads.py), whatever state its search attribute was last given.
+_ENDED_OUTSIDE = "ExecutionStatus IN ('Terminated', 'Failed', 'TimedOut', 'Canceled')"
+
+
+def sessions_query(state: SessionState | None, host: str | None) -> str:
+    """The visibility query of `GET /v1/maintenance`: the search attributes the session keeps (workflows/context.py)."""
+    query = f"WorkflowType = '{SESSION_WORKFLOW_TYPE}'"
+    if state == SessionState.MAINTENANCE_FAILED:
+        query += f" AND ({SA_STATE.name} = '{state.value}' OR {_ENDED_OUTSIDE})"
+    elif state is not None:
+        query += f" AND {SA_STATE.name} = '{state.value}' AND ExecutionStatus IN ('Running', 'Completed')"
+    if host is not None:
+        query += f" AND {SA_HOSTS.name} = '{host}'"
+    return query
+
+
 @router.get("", response_model=SessionList)
-async def list_sessions(_: AdminDep, client: ClientDep) -> SessionList:
-    """Ids of all known sessions, newest first (from Temporal visibility)."""
+async def list_sessions(_: AdminDep, client: ClientDep, state: SessionState | None = None,
+                        host: Annotated[str | None, Query(max_length=MAX_HOST_NAME,
+                                                          json_schema_extra={"pattern": HOST_NAME.pattern})] = None
+                        ) -> SessionList:
+    """Ids of the known sessions, newest first (from Temporal visibility), in `state`, and holding `host` out of
+    service now."""
+    if host is not None and not HOST_NAME.match(host):  # also what keeps the name inside the query's quotes
+        raise HTTPException(422, "invalid host name")
     ids = []
-    async for execution in client.list_workflows(f"WorkflowType = '{SESSION_WORKFLOW_TYPE}'"):
+    async for execution in client.list_workflows(sessions_query(state, host)):
         ids.append(session_id_from_workflow_id(execution.id))
     return SessionList(sessions=ids)
 
@@ -72,5 +97,6 @@ async def delete_session(session_id: str, admin: AdminDep, client: ClientDep, le
 
 @router.get("/{session_id}/detail", response_model=SessionDetail)
 async def session_detail(session_id: str, _: AdminDep, client: ClientDep) -> SessionDetail:
-    """Hosts, projects, instances, actions, plug-in runs, the history of notices and replies, the reason."""
+    """Hosts, projects, instances, actions, plug-in runs, the history of notices and replies, the reason; every list
+    bounded (`truncated` names those cut; the rest page by page under `/detail/...`)."""
     return await read_detail(client, session_id)

@@ -227,7 +227,8 @@ class SteeringState(BaseModel):
 
 
 class SessionDetail(BaseModel):
-    """The whole state of a session: the query answer, the workflow result and the API's detail view."""
+    """The whole state of a session (the `detail` query); bounded by `summarize`, the workflow result and the API's
+    detail view."""
 
     session_id: str
     workflow: str
@@ -243,6 +244,14 @@ class SessionDetail(BaseModel):
     plugin_runs: list[PluginRunRecord] = Field(default_factory=list)
     aborted: bool = False
     steering: SteeringState = Field(default_factory=SteeringState)
+    # The history is a ring (fenix/models/session_pages.py LOG_MAX): how many older entries it no longer holds.
+    history_dropped: int = 0
+    # Set only in a summary (`summarize`): the lists' full lengths, and which lists it cut (docs/api.md).
+    hosts_total: int | None = None
+    hosts_maintained: int | None = None
+    instances_total: int | None = None
+    projects_total: int | None = None
+    truncated: list[str] = Field(default_factory=list)
 
     def host(self, name: str) -> HostRecord:
         return next(h for h in self.hosts if h.name == name)

@@ -19,6 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from demo.stack import Stack, stack
 from fenix import tokens
 from fenix.cloud.simulated import SimHostSpec, SimSeed, SimServerSpec
+from fenix.constants import session_workflow_id
 from fenix.tokens import SERVICE_ROLE
 from tests.api.helpers import LONG_WINDOWS, answer, assert_error, detail, instance_ids, silent, wait_asked
 from tests.waiting import poll
@@ -240,6 +241,9 @@ async def test_openapi_and_docs_need_no_token(dev_env: WorkflowEnvironment, tmp_
             expected = {"/v1/maintenance": {"get", "post"},
                         "/v1/maintenance/{session_id}": {"get", "put", "delete"},
                         "/v1/maintenance/{session_id}/detail": {"get"},
+                        "/v1/maintenance/{session_id}/detail/hosts": {"get"},
+                        "/v1/maintenance/{session_id}/detail/instances": {"get"},
+                        "/v1/maintenance/{session_id}/detail/history": {"get"},
                         "/v1/maintenance/{session_id}/{project_id}": {"get", "put"},
                         "/v1/subscriptions": {"get", "post"},
                         "/v1/subscriptions/{subscription_id}": {"get", "delete"},
@@ -258,3 +262,52 @@ async def test_openapi_and_docs_need_no_token(dev_env: WorkflowEnvironment, tmp_
             assert r.status_code == 200 and r.json() == {"status": "ok"}
             # ... while the API itself does want a token.
             assert_error(await anonymous.get("/v1/maintenance"), 401, "missing token")
+
+
+async def listed_with(st: Stack, **params: str) -> list[str]:
+    r = await st.admin.get("/maintenance", params=params)
+    assert r.status_code == 200, r.text
+    ids: list[str] = r.json()["sessions"]
+    return ids
+
+
+async def test_list_filters_by_state_and_host(dev_env: WorkflowEnvironment, tmp_path: Path) -> None:
+    a, b, c = unique_hosts(3)
+    async with stack(dev_env, tmp_path, seed([a, b, c], {"alpha-0": a, "beta-0": a, "gamma-0": c}),
+                     silent("alpha", "beta", "gamma")) as st, cleaned_up(st) as started:
+        down = await st.start(hosts=[a, b], reply_windows=LONG_WINDOWS)
+        started.append(down)
+        waiting = await st.start(hosts=[c], reply_windows=LONG_WINDOWS)
+        started.append(waiting)
+        await wait_asked(st, waiting, "gamma", "MAINTENANCE")
+        for pid in ("alpha", "beta"):
+            await wait_asked(st, down, pid, "MAINTENANCE")
+            assert (await answer(st, down, pid, "ACK_MAINTENANCE")).status_code == 200
+        await wait_asked(st, down, "alpha", "PLANNED_MAINTENANCE")  # a is out of service now
+
+        async def filtered(want: set[str], absent: set[str], **params: str) -> list[str] | None:
+            ids = await listed_with(st, **params)
+            return ids if want <= set(ids) and not absent & set(ids) else None
+
+        assert await poll(lambda: filtered({down}, set(), host=a), f"{a} listed", VISIBILITY_S) == [down]
+        assert await listed_with(st, host=c) == []  # told, not taken down
+        await poll(lambda: filtered({waiting}, {down}, state="MAINTENANCE"), "MAINTENANCE only", VISIBILITY_S)
+        await poll(lambda: filtered({down}, {waiting}, state="PLANNED_MAINTENANCE"), "PLANNED only", VISIBILITY_S)
+        assert await listed_with(st, state="PLANNED_MAINTENANCE", host=c) == []
+
+        # Ended: listed as failed, no longer as waiting.
+        assert (await st.admin.delete(f"/maintenance/{waiting}")).status_code == 200
+        await st.result(waiting, timeout=30)
+        await poll(lambda: filtered({waiting}, {down}, state="MAINTENANCE_FAILED"), "the abort listed as failed",
+                   VISIBILITY_S)
+        assert waiting not in await listed_with(st, state="MAINTENANCE")
+        # Terminated outside Fenix: its search attribute still says PLANNED_MAINTENANCE; it reads (and lists) as failed.
+        await st.client.get_workflow_handle(session_workflow_id(down)).terminate("test: an operator's terminate")
+        await poll(lambda: filtered({down, waiting}, set(), state="MAINTENANCE_FAILED"), "the terminated one listed "
+                   "as failed", VISIBILITY_S)
+        assert down not in await listed_with(st, state="PLANNED_MAINTENANCE")
+
+        assert_error(await st.admin.get("/maintenance", params={"state": "SLEEPING"}), 422)
+        assert_error(await st.admin.get("/maintenance", params={"host": "bad'name"}), 422, "invalid host name")
+        async with st.as_project("alpha") as alpha:
+            assert_error(await alpha.get("/maintenance", params={"host": a}), 403)
