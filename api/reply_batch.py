@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import random
 import uuid
 import weakref
 from collections import deque
@@ -33,10 +32,10 @@ from typing import Any, TypeVar
 from fastapi import HTTPException
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import UPDATE_STATUS, is_not_found, root_cause
 from api.session_reads import SessionHandle, describe_session
+from api.update_limit import backoff, refused_for_now
 from fenix.constants import session_workflow_id
 from fenix.models.reply import ProjectReply, ReplyResult
 from fenix.models.reply_batch import ProjectReplies, ReplyOutcome
@@ -52,11 +51,6 @@ MAX_IN_FLIGHT = 2
 # and few enough replies that the session takes them well inside one workflow task.
 MAX_BATCH_REPLIES = 200
 MAX_BATCH_BYTES = 1024 * 1024
-# Temporal's refusals of an Update it may take a moment later: the in-flight limit (RESOURCE_EXHAUSTED), an Update
-# aborted by a workflow task that failed or was evicted (UNAVAILABLE "workflow update was aborted"), Temporal busy.
-RETRYABLE = (RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.UNAVAILABLE, RPCStatusCode.ABORTED)
-RETRY_FIRST_S = 0.02
-RETRY_MAX_S = 0.5
 # How an older worker (without the `replies` handler) refuses a batch: the API then sends the replies one by one.
 UNKNOWN_HANDLER = "'replies' expected but not found"
 
@@ -185,7 +179,7 @@ async def _until_answered(batch: list[_Waiter], call: Callable[[str], Coroutine[
     """Send the Update until Temporal takes it, for as long as one of the batch's requests still waits (None once
     none does: the Update is then cancelled, and the workflow refuses its late replies if it got them)."""
     update_id = f"replies-{uuid.uuid4()}"
-    delay = RETRY_FIRST_S
+    tries = 0
     while True:
         waiting = {w.answer for w in batch if not w.answer.done()}
         if not waiting:
@@ -202,11 +196,10 @@ async def _until_answered(batch: list[_Waiter], call: Callable[[str], Coroutine[
         err = attempt.exception()
         if err is None:
             return attempt.result()
-        if not (isinstance(err, RPCError) and err.status in RETRYABLE):
+        if not refused_for_now(err):
             raise err
-        log.info("session busy (%s): reply batch tried again in %.2f s", err.message, delay)
-        await asyncio.sleep(delay * random.uniform(0.5, 1.0))
-        delay = min(delay * 2, RETRY_MAX_S)
+        await backoff(tries, err)
+        tries += 1
 
 
 def _answer(waiter: _Waiter, outcome: ReplyOutcome) -> None:

@@ -52,9 +52,9 @@ async def test_a_burst_of_replies_is_taken_all_of_it(dev_env: WorkflowEnvironmen
         sid = await st.start(reply_windows=LONG_WINDOWS)
         await all_asked(st, sid)
         # Most answer ACK_MAINTENANCE; in the same burst, replies the session must refuse, each with its own status.
-        bodies: dict[str, tuple[str, int]] = {p: ("ACK_MAINTENANCE", 200) for p in names[:94]}
-        bodies |= {p: ("ACK_SCALE_IN", 409) for p in names[94:97]}  # not what is asked
-        bodies |= {p: ("ACK_BOGUS", 422) for p in names[97:]}  # no such state
+        bodies: dict[str, tuple[str, int]] = dict.fromkeys(names[:94], ("ACK_MAINTENANCE", 200))
+        bodies |= dict.fromkeys(names[94:97], ("ACK_SCALE_IN", 409))  # not what is asked
+        bodies |= dict.fromkeys(names[97:], ("ACK_BOGUS", 422))  # no such state
         bodies["outsider"] = ("ACK_MAINTENANCE", 404)  # no instance in the session
         clients = {p: st.as_project(p) for p in bodies}
         try:
@@ -75,7 +75,7 @@ async def test_a_burst_of_replies_is_taken_all_of_it(dev_env: WorkflowEnvironmen
                 assert_error(answers[project], status)
         # None lost: every accepted reply is in the session; the refused ones changed nothing.
         projects = {p["project_id"]: p for p in (await detail(st, sid))["projects"]}
-        for project, (state, status) in bodies.items():
+        for project, (_, status) in bodies.items():
             if project == "outsider":
                 assert project not in projects
             elif status == 200:
