@@ -16,6 +16,8 @@ import math
 import sys
 import tempfile
 import time
+import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,12 +28,13 @@ from rich.table import Table
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from demo.stack import Stack, stack
+from demo.stack import Stack, stack, stack_settings, worker_env
 from demo.vnfm import VnfmProject
 from fenix.cloud.simulated import SimHostSpec, SimSeed, SimServerSpec
 from fenix.constants import SEARCH_ATTRIBUTES
 from fenix.logs import configure_logging
 from fenix.temporal import find_bin
+from tests.drill import worker_process
 
 PER_HOST = 20  # one-vCPU instances per host; one spare host's worth of room is left free
 
@@ -75,20 +78,32 @@ async def asked_all(st: Stack, sid: str, projects: int, timeout: float = 300) ->
     raise TimeoutError(f"not every project was asked MAINTENANCE within {timeout:.0f} s")
 
 
-async def one(env: WorkflowEnvironment, run: Burst) -> None:
+async def one(env: WorkflowEnvironment, run: Burst, inline: bool) -> None:
     names = [f"p{n}" for n in range(run.projects)]
     vnfms = [VnfmProject(project_id=p, token="", behaviour="silent", server_prefix=p) for p in names]
     with tempfile.TemporaryDirectory() as tmp:
-        async with stack(env, Path(tmp), seed(run.projects), vnfms, time_scale=0.01) as st:
-            sid = await st.start(reply_windows={"maintenance": 3600})
-            await asked_all(st, sid, run.projects)
-            fired = await fire(st.api_url, sid, {p: st.project_tokens[p] for p in names})
-            run.latencies, run.wall_s = fired["latencies"], fired["wall_s"]
-            run.statuses = {int(code): n for code, n in fired["statuses"].items()}
-            r = await st.admin.get(f"/maintenance/{sid}/detail")
-            assert r.status_code == 200, r.text
-            run.taken = sum(1 for p in r.json()["projects"] if p["state"] == "ACK_MAINTENANCE" and not p["awaiting"])
-            await st.admin.delete(f"/maintenance/{sid}")
+        queue = f"tq-{uuid.uuid4()}"
+        address = env.client.service_client.config.target_host
+        worker = nullcontext() if inline else worker_process(
+            worker_env(stack_settings(Path(tmp), queue), address, sim_time_scale=0.01), Path(tmp) / "worker.log")
+        with worker:
+            await stack_run(env, Path(tmp), run, names, vnfms, task_queue=queue, inline=inline)
+
+
+async def stack_run(env: WorkflowEnvironment, tmp: Path, run: Burst, names: list[str], vnfms: list[VnfmProject], *,
+                    task_queue: str, inline: bool) -> None:
+    """One session: every project asked, then all reply at once (from `fire`'s process)."""
+    async with stack(env, tmp, seed(run.projects), vnfms, time_scale=0.01, worker=inline,
+                     task_queue=task_queue) as st:
+        sid = await st.start(reply_windows={"maintenance": 3600})
+        await asked_all(st, sid, run.projects)
+        fired = await fire(st.api_url, sid, {p: st.project_tokens[p] for p in names})
+        run.latencies, run.wall_s = fired["latencies"], fired["wall_s"]
+        run.statuses = {int(code): n for code, n in fired["statuses"].items()}
+        r = await st.admin.get(f"/maintenance/{sid}/detail")
+        assert r.status_code == 200, r.text
+        run.taken = sum(1 for p in r.json()["projects"] if p["state"] == "ACK_MAINTENANCE" and not p["awaiting"])
+        await st.admin.delete(f"/maintenance/{sid}")
 
 
 async def fire(api_url: str, sid: str, tokens: dict[str, str]) -> dict[str, Any]:
@@ -190,6 +205,8 @@ async def projects_reply() -> None:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sizes", nargs="*", type=int, default=[50, 200, 1000], help="projects replying at once")
+    parser.add_argument("--inline-worker", action="store_true",
+                        help="run the worker in the API's process (by default it is a process of its own, as deployed)")
     parser.add_argument("--fire", action="store_true", help=argparse.SUPPRESS)  # the projects' process
     args = parser.parse_args()
     if args.fire:
@@ -201,8 +218,10 @@ async def main() -> None:
             data_converter=pydantic_data_converter, dev_server_existing_path=find_bin("temporal"),
             search_attributes=SEARCH_ATTRIBUTES, dev_server_log_level="error") as env:
         for run in runs:
-            await one(env, run)
-    table = Table(title="A burst of MAINTENANCE replies: every project at once, each over its own connection")
+            await one(env, run, args.inline_worker)
+    where = "the worker in the API's process" if args.inline_worker else "API and worker in processes of their own"
+    table = Table(title=f"A burst of MAINTENANCE replies: every project at once, each over its own connection "
+                        f"({where})")
     for col in ("projects", "lost", "taken", "answers", "p50 ms", "p95 ms", "p99 ms", "wall s"):
         table.add_column(col, justify="right")
     for r in runs:
