@@ -8,18 +8,22 @@ on its own, so a bad reply in a batch is refused alone, with its usual status.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+from temporalio import workflow
 from temporalio.api.enums.v1 import EventType
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from demo.stack import Stack, stack
 from fenix.cloud.simulated import SimHostSpec, SimSeed, SimServerSpec
-from fenix.constants import session_workflow_id
-from fenix.models.reply import ProjectReply
+from fenix.constants import SESSION_WORKFLOW_TYPE, session_workflow_id
+from fenix.models.reply import ProjectReply, ReplyResult
 from fenix.models.reply_batch import ProjectReplies
 from tests.api.helpers import LONG_WINDOWS, assert_error, detail, silent
 from tests.api.test_errors import probe_stack, start_waiting
@@ -121,3 +125,47 @@ async def test_a_batch_refuses_only_its_bad_replies(ts_env: WorkflowEnvironment,
             assert (await beta.put(f"/maintenance/{sid}/beta", json={"state": "ACK_MAINTENANCE"})).status_code == 200
         finally:
             await beta.aclose()
+
+
+@workflow.defn(name=SESSION_WORKFLOW_TYPE)
+class SessionBeforeBatches:
+    """A session of a release older than the `replies` Update: it takes replies one `reply` Update at a time."""
+
+    def __init__(self) -> None:
+        self.taken: list[str] = []
+
+    @workflow.run
+    async def run(self, projects: list[str]) -> list[str]:
+        await workflow.wait_condition(lambda: sorted(self.taken) == sorted(projects))
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.taken
+
+    @workflow.update
+    def reply(self, reply: ProjectReply) -> ReplyResult:
+        self.taken.append(reply.project_id)
+        return ReplyResult(accepted=True, state=reply.state)
+
+    @reply.validator
+    def _validate(self, reply: ProjectReply) -> None:
+        if reply.project_id == "gamma":
+            raise ApplicationError("project 'gamma' has no instances in this session", type="UnknownProject")
+
+
+async def test_a_session_of_an_older_release_gets_its_replies_one_by_one(dev_env: WorkflowEnvironment,
+                                                                        tmp_path: Path) -> None:
+    async with probe_stack(dev_env, tmp_path) as st:
+        sid, queue = str(uuid.uuid4()), f"tq-{uuid.uuid4()}"
+        async with Worker(st.client, task_queue=queue, workflows=[SessionBeforeBatches],
+                          workflow_runner=UnsandboxedWorkflowRunner()):  # defined here: the sandbox cannot re-import it
+            handle = await st.client.start_workflow(SessionBeforeBatches.run, ["alpha", "beta"],
+                                                    id=session_workflow_id(sid), task_queue=queue)
+            clients = {p: st.as_project(p) for p in ("alpha", "beta", "gamma")}
+            try:
+                answers = await asyncio.gather(*(http.put(f"/maintenance/{sid}/{p}", json={"state": "ACK_MAINTENANCE"})
+                                                 for p, http in clients.items()))
+            finally:
+                for c in clients.values():
+                    await c.aclose()
+            assert [r.status_code for r in answers[:2]] == [200, 200], [r.text for r in answers]
+            assert_error(answers[2], 404, "no instances")
+            assert sorted(await handle.result()) == ["alpha", "beta"]
