@@ -48,7 +48,7 @@ up: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
-# A burst of replies: every project answers MAINTENANCE at once (docs/benchmarks.md); SIZES="50 200" by default.
+# A burst of replies: every project answers MAINTENANCE at once (docs/benchmarks.md); SIZES="50 200 1000" by default.
 bench-burst: $(STAMP)
 	$(BIN)/python -m bench.burst $(SIZES)
 
