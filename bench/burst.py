@@ -13,11 +13,14 @@ import argparse
 import asyncio
 import json
 import math
+import os
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,8 +37,8 @@ from fenix.cloud.simulated import SimHostSpec, SimSeed, SimServerSpec
 from fenix.constants import SEARCH_ATTRIBUTES
 from fenix.logs import configure_logging
 from fenix.temporal import find_bin
-from tests.drill import worker_process
 
+ROOT = Path(__file__).resolve().parents[1]
 PER_HOST = 20  # one-vCPU instances per host; one spare host's worth of room is left free
 
 
@@ -84,10 +87,27 @@ async def one(env: WorkflowEnvironment, run: Burst, inline: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         queue = f"tq-{uuid.uuid4()}"
         address = env.client.service_client.config.target_host
-        worker = nullcontext() if inline else worker_process(
+        worker: AbstractContextManager[None] = nullcontext() if inline else worker_process(
             worker_env(stack_settings(Path(tmp), queue), address, sim_time_scale=0.01), Path(tmp) / "worker.log")
         with worker:
             await stack_run(env, Path(tmp), run, names, vnfms, task_queue=queue, inline=inline)
+
+
+@contextmanager
+def worker_process(env: dict[str, str], log: Path) -> Iterator[None]:
+    """`python worker.py` as its own process, as deployed; stopped when the block ends."""
+    with log.open("ab") as out:
+        proc = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env={**os.environ, **env}, stdout=out,
+                                stderr=subprocess.STDOUT)
+    try:
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 async def stack_run(env: WorkflowEnvironment, tmp: Path, run: Burst, names: list[str], vnfms: list[VnfmProject], *,

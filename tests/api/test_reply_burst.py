@@ -133,12 +133,17 @@ class SessionBeforeBatches:
 
     def __init__(self) -> None:
         self.taken: list[str] = []
+        self.ended = False
 
     @workflow.run
-    async def run(self, projects: list[str]) -> list[str]:
-        await workflow.wait_condition(lambda: sorted(self.taken) == sorted(projects))
+    async def run(self) -> list[str]:
+        await workflow.wait_condition(lambda: self.ended)  # running until the test has every answer
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.taken
+
+    @workflow.signal
+    def end(self) -> None:
+        self.ended = True
 
     @workflow.update
     def reply(self, reply: ProjectReply) -> ReplyResult:
@@ -157,8 +162,8 @@ async def test_a_session_of_an_older_release_gets_its_replies_one_by_one(dev_env
         sid, queue = str(uuid.uuid4()), f"tq-{uuid.uuid4()}"
         async with Worker(st.client, task_queue=queue, workflows=[SessionBeforeBatches],
                           workflow_runner=UnsandboxedWorkflowRunner()):  # defined here: the sandbox cannot re-import it
-            handle = await st.client.start_workflow(SessionBeforeBatches.run, ["alpha", "beta"],
-                                                    id=session_workflow_id(sid), task_queue=queue)
+            handle = await st.client.start_workflow(SessionBeforeBatches.run, id=session_workflow_id(sid),
+                                                    task_queue=queue)
             clients = {p: st.as_project(p) for p in ("alpha", "beta", "gamma")}
             try:
                 answers = await asyncio.gather(*(http.put(f"/maintenance/{sid}/{p}", json={"state": "ACK_MAINTENANCE"})
@@ -168,4 +173,5 @@ async def test_a_session_of_an_older_release_gets_its_replies_one_by_one(dev_env
                     await c.aclose()
             assert [r.status_code for r in answers[:2]] == [200, 200], [r.text for r in answers]
             assert_error(answers[2], 404, "no instances")
+            await handle.signal(SessionBeforeBatches.end)
             assert sorted(await handle.result()) == ["alpha", "beta"]
