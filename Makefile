@@ -52,7 +52,7 @@ bench: $(STAMP)
 bench-hosts: $(STAMP)
 	$(BIN)/python -m bench.hosts $(HOSTS)
 
-# A burst of replies: every project answers MAINTENANCE at once (docs/benchmarks.md); SIZES="50 200" by default.
+# A burst of replies: every project answers MAINTENANCE at once (docs/benchmarks.md); SIZES="50 200 1000" by default.
 bench-burst: $(STAMP)
 	$(BIN)/python -m bench.burst $(SIZES)
 

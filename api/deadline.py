@@ -84,7 +84,7 @@ class BoundedRoute(APIRoute):
         return bounded
 
 
-def get_deadline(request: Request) -> Deadline:
+async def get_deadline(request: Request) -> Deadline:  # async: no thread-pool hop (api/deps.py)
     deadline: Deadline = request.state.deadline  # set by BoundedRoute for every write
     return deadline
 

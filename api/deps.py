@@ -23,7 +23,9 @@ from workflows.leases import HostLeasesWorkflow
 from workflows.registry import SubscriptionRegistryWorkflow
 
 
-def get_settings(request: Request) -> Settings:
+# Dependencies that only read app.state are `async def`: FastAPI runs a plain `def` dependency in its thread pool, and
+# in a burst of 200 requests each such hop queued for the GIL behind the others (tens to hundreds of ms a request).
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -42,7 +44,7 @@ def get_webhook_secrets(request: Request) -> WebhookSecrets:
     return found
 
 
-def get_client(request: Request) -> Client:
+async def get_client(request: Request) -> Client:
     link: TemporalLink = request.app.state.temporal
     return link.client  # TemporalNotReady (503) while the API still waits for Temporal
 
@@ -52,15 +54,15 @@ def _registries(request: Request) -> Registries:
     return registries
 
 
-def get_subscription_registry(request: Request) -> Registry[SubscriptionRegistryWorkflow]:
+async def get_subscription_registry(request: Request) -> Registry[SubscriptionRegistryWorkflow]:
     return _registries(request).subscriptions  # TemporalNotReady (503) while the API still waits for Temporal
 
 
-def get_host_leases(request: Request) -> Registry[HostLeasesWorkflow]:
+async def get_host_leases(request: Request) -> Registry[HostLeasesWorkflow]:
     return _registries(request).leases
 
 
-def get_constraint_registries(request: Request) -> ConstraintRegistries:
+async def get_constraint_registries(request: Request) -> ConstraintRegistries:
     return _registries(request).constraints
 
 
@@ -101,13 +103,13 @@ def list_scope(who: Principal, project_id: str | None, what: str) -> str | None:
     return who.project_id
 
 
-def require_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+async def require_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
     if not principal.is_admin:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this call needs the admin role")
     return principal
 
 
-def require_service(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+async def require_service(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
     if not principal.is_service:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this call needs the admin or service role")
     return principal

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
@@ -28,6 +29,7 @@ from temporalio.workflow import UpdateMethodMultiParam
 
 from api.errors import is_not_found
 from api.temporal_link import TemporalLink
+from api.update_limit import REGISTRY_IN_FLIGHT, until_taken
 from fenix.models.constraints import ConstraintDelete, ConstraintFilter, ProjectConstraintsState
 from fenix.models.lease import LeasesState
 from fenix.models.subscription import RegistryState
@@ -55,6 +57,9 @@ class Registry(Generic[WorkflowT]):
         self._start = start
         self._running = False  # started (or found running) by this API process
         self._starting = asyncio.Lock()  # concurrent first requests share one start
+        # Every tenant's writes meet here (the subscriptions, the host leases): past Temporal's 10 Updates in flight
+        # per workflow they were refused, and 32 writers at once wedged a registry. Queued here, retried if refused.
+        self._in_flight = asyncio.Semaphore(REGISTRY_IN_FLIGHT)
 
     async def ensure_running(self) -> None:
         if self._running:
@@ -65,8 +70,12 @@ class Registry(Generic[WorkflowT]):
                 self._running = True
 
     async def update(self, update: UpdateMethodMultiParam[[WorkflowT, ArgT], ResultT], arg: ArgT) -> ResultT:
-        """Send an Update; its refusals (WorkflowUpdateFailedError) are mapped to HTTP by api/errors.py."""
-        return await self._call(lambda: self.handle.execute_update(update, arg))
+        """Send an Update; its refusals (WorkflowUpdateFailedError) are mapped to HTTP by api/errors.py. At most
+        REGISTRY_IN_FLIGHT at a time from this process; Temporal's refusals for now are tried again, with the same id
+        (api/update_limit.py)."""
+        update_id = str(uuid.uuid4())
+        async with self._in_flight:
+            return await self._call(lambda: until_taken(lambda: self.handle.execute_update(update, arg, id=update_id)))
 
     async def query(self, query: MethodSyncOrAsyncSingleParam[WorkflowT, ArgT, ResultT], arg: ArgT) -> ResultT:
         """Run a query on the running registry (never on an ended run's last state)."""

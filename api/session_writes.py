@@ -3,16 +3,10 @@ forget it once it has ended."""
 
 from __future__ import annotations
 
-import asyncio
-
-from fastapi import HTTPException
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import (
     Client,
-    WorkflowExecutionStatus,
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import (
     SearchAttributePair,
@@ -23,11 +17,11 @@ from temporalio.common import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deadline import Deadline
-from api.errors import is_not_found, root_cause
 from api.host_leases import MEMO_HOSTS, release_hosts, take_hosts
 from api.registries import Registry
+from api.reply_batch import ReplyLanes
 from api.schemas import SessionCreate
-from api.session_reads import SessionHandle, describe_session
+from api.session_reads import SessionHandle
 from fenix.constants import SA_SESSION_ID, SA_STATE, session_workflow_id
 from fenix.models.abort import AbortInput
 from fenix.models.reply import ProjectReply, ReplyResult
@@ -36,7 +30,6 @@ from fenix.settings import Settings
 from workflows.abort import SessionAbortWorkflow, abort_workflow_id
 from workflows.catalog import SESSION_WORKFLOWS
 from workflows.leases import HostLeasesWorkflow
-from workflows.session import MaintenanceSessionWorkflow
 
 
 def session_input(body: SessionCreate, session_id: str, settings: Settings, requested_by: str) -> SessionInput:
@@ -106,34 +99,9 @@ async def forget_session(client: Client, leases: Registry[HostLeasesWorkflow], s
 
 
 async def send_reply(client: Client, session_id: str, body: ProjectReply) -> ReplyResult:
-    """Hand a project's reply to the running session as an Update (its validator answers 4xx).
+    """Hand a project's reply to the running session: in the session's next batch of replies (api/reply_batch.py),
+    where the workflow checks it as a single reply (a refusal answers 4xx, an ended session 409).
 
     `body.not_after` is the request's deadline: the route's deadline (api/deadline.py) bounds the wait, and the
     session refuses the reply if a worker takes it only after that."""
-    handle, status = await describe_session(client, session_id)
-    if status != WorkflowExecutionStatus.RUNNING:
-        raise HTTPException(409, f"session {session_id} has ended; it takes no more replies")
-    try:
-        return await handle.execute_update(MaintenanceSessionWorkflow.reply, body)
-    except WorkflowUpdateRPCTimeoutOrCancelledError:
-        task = asyncio.current_task()
-        if task is not None and task.cancelling():
-            raise  # the request's deadline: answered 503, no further call
-        # Temporal gave up on the Update itself: tell an ended session (409) from a busy one (503).
-        await _ended_meanwhile(client, session_id)
-        raise
-    except (RPCError, WorkflowUpdateFailedError) as err:
-        # The session ended while the reply was on its way: Temporal aborts the Update ("workflow update was
-        # aborted by closing workflow", a NOT_FOUND), which is the documented 409 of an ended session, not a 404.
-        aborted = is_not_found(err) if isinstance(err, RPCError) else "closing workflow" in str(root_cause(err))
-        if not aborted:
-            raise
-        await _ended_meanwhile(client, session_id)
-        raise
-
-
-async def _ended_meanwhile(client: Client, session_id: str) -> None:
-    """409 if the session ended while its reply was on the way (404 if it is gone altogether)."""
-    _, status = await describe_session(client, session_id)
-    if status != WorkflowExecutionStatus.RUNNING:
-        raise HTTPException(409, f"session {session_id} ended before it took the reply") from None
+    return await ReplyLanes.of(client).send(session_id, body)

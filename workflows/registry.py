@@ -24,10 +24,18 @@ with workflow.unsafe.imports_passed_through():
     from workflows.patches import SUBSCRIPTION_DEDUPE
 
 MAX_SUBSCRIPTIONS_PER_PROJECT = 20
-# The whole registry's bound: its state is carried over continue-as-new in one payload (2 MB at most). A subscription
-# is at most ~2.5 KB (a 2,000-character URL, a 255-character project id), so 500 of them stay near 1.2 MB. One
-# workflow holds every tenant's subscriptions: past this, new ones are refused (409) rather than break it for all.
-MAX_SUBSCRIPTIONS_TOTAL = 500
+# The whole registry's bound, in bytes of its subscriptions: its state is carried over continue-as-new in one payload
+# (2 MB at most), so it is bounded by what it weighs, not by a count. A subscription as a VNFM posts it (a 50-character
+# URL, a 32-character project id) is ~270 bytes, so ~4,400 fit; at its largest (a 2,000-character URL, a 255-character
+# project id, both event types) ~2,500 bytes, so a registry of only those still holds ~480. It used to be 500 of any
+# size, which stopped a cloud of 1,000 projects at the 501st. One workflow holds every tenant's subscriptions: past
+# this, new ones are refused (409) rather than break it for all.
+MAX_REGISTRY_BYTES = 1_200_000
+
+
+def subscription_bytes(sub: Subscription) -> int:
+    """What a subscription weighs in the registry's state (its JSON, as the payload converter writes it)."""
+    return len(sub.model_dump_json())
 
 
 @workflow.defn(name="SubscriptionRegistry")
@@ -38,6 +46,8 @@ class SubscriptionRegistryWorkflow:
     def __init__(self, state: RegistryState) -> None:
         self._subs = {s.id: s for s in state.subscriptions}
         self._writes = 0
+        # Bytes per subscription, for the bound; computed once per subscription (the validator must stay cheap).
+        self._bytes = {s.id: subscription_bytes(s) for s in state.subscriptions}
 
     @workflow.run
     async def run(self, state: RegistryState) -> None:
@@ -58,11 +68,14 @@ class SubscriptionRegistryWorkflow:
         # drops the same ones; workflow.now() could differ on replay). No timer: nothing is sent to them meanwhile.
         for old in [s for s in self._subs.values() if not s.live(req.created_at) and s is not same]:
             del self._subs[old.id]
+            self._bytes.pop(old.id, None)
         if same is not None:
             same.expires_at = req.expires_at  # the same subscription posted again: its ttl runs anew
+            self._bytes[same.id] = subscription_bytes(same)
             return same
         sub = req.stored()
         self._subs[sub.id] = sub
+        self._bytes[sub.id] = subscription_bytes(sub)
         self._writes += 1
         return sub
 
@@ -75,9 +88,11 @@ class SubscriptionRegistryWorkflow:
         if len(own) >= MAX_SUBSCRIPTIONS_PER_PROJECT:
             raise ApplicationError(f"project {req.project_id} already has {len(own)} subscriptions "
                                    f"(limit {MAX_SUBSCRIPTIONS_PER_PROJECT})", type="LimitReached")
-        if sum(1 for s in self._subs.values() if s.live(req.created_at)) >= MAX_SUBSCRIPTIONS_TOTAL:
-            raise ApplicationError(f"Fenix holds {len(self._subs)} subscriptions, the most its registry carries "
-                                   f"(limit {MAX_SUBSCRIPTIONS_TOTAL}); ask the operator", type="LimitReached")
+        held = sum(self._bytes.get(s.id, 0) for s in self._subs.values() if s.live(req.created_at))
+        if held + subscription_bytes(req.stored()) > MAX_REGISTRY_BYTES:
+            raise ApplicationError(f"Fenix holds {len(self._subs)} subscriptions ({held:,} bytes), the most its "
+                                   f"registry carries (limit {MAX_REGISTRY_BYTES:,} bytes); ask the operator",
+                                   type="LimitReached")
 
     def _same_as(self, req: Subscription) -> Subscription | None:
         """A subscription of the same project to the same URL, in the same format, for the same events."""
@@ -90,6 +105,7 @@ class SubscriptionRegistryWorkflow:
         if sub is None or (req.project_id is not None and sub.project_id != req.project_id):
             return SubscriptionRemoved(removed=False)
         del self._subs[sub.id]
+        self._bytes.pop(sub.id, None)
         self._writes += 1
         return SubscriptionRemoved(removed=True)
 

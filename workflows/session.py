@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from fenix.models.hosts import HostState, SessionHosts
     from fenix.models.notification import EVENT_HOST, EVENT_PROJECT, HostNotice, ProjectNotice, project_url
     from fenix.models.reply import ProjectReply, ReplyResult
+    from fenix.models.reply_batch import ProjectReplies, ReplyOutcome, ReplyOutcomes
     from fenix.models.session import (
         HostPhase,
         ProjectInstances,
@@ -39,7 +40,7 @@ with workflow.unsafe.imports_passed_through():
     from fenix.models.steering import Choice, RescheduleInput, RescheduleResult, SteerInput, SteerResult
     from workflows.audit import audit_entry
     from workflows.context import SessionContext, root_message
-    from workflows.conversation import Conversation
+    from workflows.conversation import API_ERROR_TYPE, Conversation
     from workflows.deadline import refuse_if_late
     from workflows.default_flow import DefaultFlow
     from workflows.errors import SessionFailed
@@ -57,10 +58,10 @@ with workflow.unsafe.imports_passed_through():
 class MaintenanceSessionWorkflow(SessionReads):
     """One maintenance session.
 
-    Update `reply` (validated; the API's PUT) and signal `reply_signal` (same shape, for VNFMs that talk
-    to Temporal directly) carry project answers. Signal `host_progress` comes from host workflows, signal
-    `record_action` from the API (who aborted, paused, ...). Queries: `detail`, `status`, `project_instances`,
-    `gauges`, `hosts`, and the bounded reads of workflows/session_reads.py.
+    Updates `reply` (validated; the API's PUT) and `replies` (a batch of them), and signal `reply_signal` (same
+    shape, for VNFMs that talk to Temporal directly) carry project answers. Signal `host_progress` comes from host
+    workflows, signal `record_action` from the API (who aborted, paused, ...). Queries: `detail`, `status`,
+    `project_instances`, `gauges`, `hosts`, and the bounded reads of workflows/session_reads.py.
     """
 
     @workflow.init
@@ -112,10 +113,25 @@ class MaintenanceSessionWorkflow(SessionReads):
     # validator rejects it before anything is written to the history.
     @workflow.update
     def reply(self, reply: ProjectReply) -> ReplyResult:
+        return self._take(reply)
+
+    def _take(self, reply: ProjectReply) -> ReplyResult:
         if self._conversation.taken_before(reply):
             return ReplyResult(accepted=True, state=reply.state, detail="the same reply was taken before")
         self._conversation.accept(reply)
         return ReplyResult(accepted=True, state=reply.state)
+
+    # A burst of replies as one Update (the API's group commit, api/reply_batch.py): Temporal admits only ~10
+    # Updates in flight per workflow, so one per reply refused most of a burst. Each reply is checked and taken in
+    # order, as if sent alone; a refused one is answered in its outcome, never by refusing its batch.
+    @workflow.update
+    def replies(self, batch: ProjectReplies) -> ReplyOutcomes:
+        outcomes = []
+        for reply in batch.replies:
+            rejection = self._conversation.check(reply)
+            outcomes.append(ReplyOutcome(result=self._take(reply)) if rejection is None else
+                            ReplyOutcome(error_type=API_ERROR_TYPE[rejection.kind], message=rejection.message))
+        return ReplyOutcomes(outcomes=outcomes)
 
     @reply.validator
     def _validate_reply(self, reply: ProjectReply) -> None:

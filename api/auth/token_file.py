@@ -102,9 +102,24 @@ class TokenAuthenticator:
                     self._verified.popitem(last=False)
         return Principal(name=entry.name, project_id=entry.project_id, roles=entry.roles)
 
+    def _remembered(self, token: str) -> Principal | None:
+        """The principal of a token verified before, while the file is unchanged; None if it needs the full check."""
+        if not token.isascii() or len(token) > MAX_TOKEN_CHARS:
+            return None
+        try:
+            if self._path.stat().st_mtime != self._mtime:
+                return None
+        except OSError:
+            return None
+        with self._lock:
+            entry = self._verified.get(fingerprint(token))
+        return None if entry is None else Principal(name=entry.name, project_id=entry.project_id, roles=entry.roles)
+
     async def verify(self, token: str) -> Principal:
-        # In the thread pool: scrypt (the first time a token is seen) takes tens of milliseconds.
-        principal = await run_in_threadpool(self.authenticate, token)
+        # A token seen before is answered here: a burst of 200 requests each hopping to the thread pool and back
+        # queued for the GIL behind one another, 60-330 ms each (bench/burst.py). Only scrypt (the first time a token
+        # is seen, tens of milliseconds) and re-reading a changed file go to the thread pool.
+        principal = self._remembered(token) or await run_in_threadpool(self.authenticate, token)
         if principal is None:
             raise AuthRejected(INVALID_TOKEN)
         return principal

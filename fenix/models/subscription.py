@@ -43,8 +43,8 @@ class SubscriptionList(BaseModel):
 
 
 class RegistryState(BaseModel):
-    """Carried over continue-as-new. Bounded: at most MAX_SUBSCRIPTIONS_TOTAL subscriptions (workflows/registry.py)
-    of bounded fields, so carrying it over always fits one payload (docs/security.md#limits)."""
+    """Carried over continue-as-new. Bounded: at most MAX_REGISTRY_BYTES of subscriptions (workflows/registry.py),
+    each of bounded fields, so carrying it over always fits one payload (docs/security.md#limits)."""
 
     subscriptions: list[Subscription] = Field(default_factory=list)
     # Continue as new after this many writes in one run (None: only when Temporal suggests it). Tests force it low.

@@ -25,7 +25,7 @@ from workflows.project_constraints import (
     ProjectConstraintsWorkflow,
     project_constraints_id,
 )
-from workflows.registry import MAX_SUBSCRIPTIONS_TOTAL, SubscriptionRegistryWorkflow
+from workflows.registry import MAX_REGISTRY_BYTES, SubscriptionRegistryWorkflow, subscription_bytes
 
 PAYLOAD_LIMIT = 2 * 1024 * 1024
 BIG = "p" * 255  # the longest project id: it is repeated in every item
@@ -92,39 +92,60 @@ async def test_a_full_registry_continues_as_new_and_other_tenants_are_unaffected
         assert [i["instance_id"] for i in (await beta.get("/instance")).json()["instances"]] == [beta0]
 
 
-def full_subscriptions(count: int) -> RegistryState:
-    """`count` subscriptions at their largest: a 2,000-character URL, a 255-character project id."""
-    at = datetime(2026, 1, 1, tzinfo=UTC)
-    subs = [Subscription(id=str(uuid.UUID(int=n)), project_id=f"{n:05d}" + "p" * 250,
-                         url="http://vnfm.example.net/" + "u" * (MAX_URL_LENGTH - 24),
-                         event_types=[EVENT_PROJECT, EVENT_HOST], format=BodyFormat.AODH, created_at=at)
-            for n in range(count)]
+def worst_subscription(n: int, url_length: int = MAX_URL_LENGTH) -> Subscription:
+    """A subscription at its largest: a 2,000-character URL, a 255-character project id, both event types."""
+    return Subscription(id=str(uuid.UUID(int=n)), project_id=f"{n:05d}" + "p" * 250,
+                        url="http://vnfm.example.net/" + "u" * (url_length - 24),
+                        event_types=[EVENT_PROJECT, EVENT_HOST], format=BodyFormat.AODH,
+                        created_at=datetime(2026, 1, 1, tzinfo=UTC))
+
+
+def subscriptions_leaving(room: int) -> RegistryState:
+    """The registry filled with subscriptions at their largest until only `room` bytes of its bound are left."""
+    largest = subscription_bytes(worst_subscription(0))
+    count = (MAX_REGISTRY_BYTES - room) // largest - 1
+    subs = [worst_subscription(n) for n in range(count)]
+    rest = MAX_REGISTRY_BYTES - room - count * largest  # a last one, shortened to leave exactly `room`
+    subs.append(worst_subscription(count, MAX_URL_LENGTH - (largest - rest)))
+    assert sum(subscription_bytes(s) for s in subs) == MAX_REGISTRY_BYTES - room
     return RegistryState(subscriptions=subs, continue_as_new_after=2)
 
 
 async def test_the_subscription_registry_stays_carriable_at_its_limit(ts_env: WorkflowEnvironment,
                                                                       tmp_path: Path) -> None:
     """Fenix 0.1: two ~1.5 MB URLs broke the registry for every tenant (502 on subscribe, 500 on list, for ever).
-    Now a URL is at most 2,000 characters and the registry at most MAX_SUBSCRIPTIONS_TOTAL subscriptions: full,
+    Now a URL is at most 2,000 characters and the registry holds at most MAX_REGISTRY_BYTES of subscriptions: full,
     it refuses new ones with a reason (409), and its state still carries over continue-as-new."""
     async with stack(ts_env, tmp_path, two_host_seed(), silent("alpha", "beta"), subscribe=[]) as st, \
             st.as_project("alpha") as alpha, st.as_project("beta") as beta:
-        state = full_subscriptions(MAX_SUBSCRIPTIONS_TOTAL - 1)
-        assert payload_size(full_subscriptions(MAX_SUBSCRIPTIONS_TOTAL)) < 0.7 * PAYLOAD_LIMIT
+        state = subscriptions_leaving(1_000)  # room for one subscription with a short URL, not for a long one
+        held = len(state.subscriptions)
+        assert payload_size(state) < 0.7 * PAYLOAD_LIMIT
         first = await st.client.start_workflow(SubscriptionRegistryWorkflow.run, state,
                                                id=st.settings.registry_workflow_id, task_queue=st.settings.task_queue)
         r = await alpha.post("/subscriptions", json={"url": f"{st.vnfm_url}/webhook/alpha"})
         assert r.status_code == 201, r.text
         # Full: refused with the reason, not broken.
-        assert_error(await beta.post("/subscriptions", json={"url": f"{st.vnfm_url}/webhook/beta"}), 409,
-                     str(MAX_SUBSCRIPTIONS_TOTAL))
-        assert len((await st.admin.get("/subscriptions")).json()["subscriptions"]) == MAX_SUBSCRIPTIONS_TOTAL
+        long_url = f"{st.vnfm_url}/webhook/beta?" + "b" * 1_500
+        assert_error(await beta.post("/subscriptions", json={"url": long_url}), 409, f"{MAX_REGISTRY_BYTES:,} bytes")
+        assert len((await st.admin.get("/subscriptions")).json()["subscriptions"]) == held + 1
         # A second write: the full registry continues as new, and keeps everything.
         assert (await alpha.delete(f"/subscriptions/{r.json()['id']}")).status_code == 204
         first_run = st.client.get_workflow_handle(st.settings.registry_workflow_id, run_id=first.result_run_id)
         assert (await first_run.describe()).status == WorkflowExecutionStatus.CONTINUED_AS_NEW
         listed = (await st.admin.get("/subscriptions")).json()["subscriptions"]
-        assert len(listed) == MAX_SUBSCRIPTIONS_TOTAL - 1
+        assert len(listed) == held
+        assert_error(await beta.post("/subscriptions", json={"url": long_url}), 409, "limit")
         r = await beta.post("/subscriptions", json={"url": f"{st.vnfm_url}/webhook/beta"})
         assert r.status_code == 201, r.text
         assert [s["project_id"] for s in (await beta.get("/subscriptions")).json()["subscriptions"]] == ["beta"]
+
+
+def test_a_thousand_projects_subscriptions_fit_the_registry() -> None:
+    """The registry used to hold 500 subscriptions of any size, so a cloud of 1,000 projects could not subscribe.
+    Bounded by bytes, it holds one subscription per project of a much larger cloud, in well under one payload."""
+    usual = [Subscription(id=str(uuid.UUID(int=n)), project_id=uuid.UUID(int=n).hex,
+                          url=f"https://vnfm-{n}.tenants.example.com:8443/fenix/webhook", event_types=[EVENT_PROJECT],
+                          format=BodyFormat.NATIVE, created_at=datetime(2026, 1, 1, tzinfo=UTC)) for n in range(4_000)]
+    assert sum(subscription_bytes(s) for s in usual) <= MAX_REGISTRY_BYTES
+    assert payload_size(RegistryState(subscriptions=usual)) < 0.7 * PAYLOAD_LIMIT
