@@ -37,11 +37,9 @@ with workflow.unsafe.imports_passed_through():
         SessionStatus,
     )
     from fenix.models.session_pages import summarize
-    from fenix.models.steering import Choice, RescheduleInput, RescheduleResult, SteerInput, SteerResult
     from workflows.audit import audit_entry
     from workflows.context import SessionContext, root_message
     from workflows.conversation import API_ERROR_TYPE, Conversation
-    from workflows.deadline import refuse_if_late
     from workflows.default_flow import DefaultFlow
     from workflows.errors import SessionFailed
     from workflows.flow import Flow
@@ -51,11 +49,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows.patches import FAITHFUL_VNFM, SETTLE_AT_CLEANUP
     from workflows.session_reads import SessionReads
     from workflows.settle import settle_moves
-    from workflows.steering import SESSION_ACTOR
+    from workflows.steering_handlers import SessionSteering
 
 
 @workflow.defn(name=SESSION_WORKFLOW_TYPE)
-class MaintenanceSessionWorkflow(SessionReads):
+class MaintenanceSessionWorkflow(SessionSteering, SessionReads):
     """One maintenance session.
 
     Updates `reply` (validated; the API's PUT) and `replies` (a batch of them), and signal `reply_signal` (same
@@ -183,60 +181,6 @@ class MaintenanceSessionWorkflow(SessionReads):
             n = progress.notice
             self._ctx.outbox.send(n.event_type, n.project_id, n.payload, informational=True)
 
-    # --- steering (workflows/steering.py, workflows/window.py) ------------------------------------------
-    # Updates, not signals: the operator must be told at once why a request is refused (not paused, already
-    # started, ...), and a refused Update leaves no trace in the history.
-    @workflow.update
-    def pause(self, req: SteerInput) -> SteerResult:
-        self._ctx.steering.pause(req.actor or SESSION_ACTOR, req.reason)
-        return self._steered("paused: no new host or instance action starts; running ones finish")
-
-    @pause.validator
-    def _validate_pause(self, req: SteerInput) -> None:
-        refuse_if_late(req.not_after, "pause")
-        self._ctx.steering.check_pause()
-
-    @workflow.update
-    def resume(self, req: SteerInput) -> SteerResult:
-        self._ctx.steering.resume(req.actor or SESSION_ACTOR)
-        return self._steered("resumed")
-
-    @resume.validator
-    def _validate_resume(self, req: SteerInput) -> None:
-        refuse_if_late(req.not_after, "resume")
-        self._ctx.steering.check_resume()
-
-    @workflow.update
-    def retry(self, req: SteerInput) -> SteerResult:
-        self._ctx.steering.choose(Choice.RETRY, req.actor or SESSION_ACTOR)
-        return self._steered("the failed host is tried again")
-
-    @retry.validator
-    def _validate_retry(self, req: SteerInput) -> None:
-        refuse_if_late(req.not_after, "retry")
-        self._ctx.steering.check_choice()
-
-    @workflow.update
-    def skip(self, req: SteerInput) -> SteerResult:
-        self._ctx.steering.choose(Choice.SKIP, req.actor or SESSION_ACTOR)
-        return self._steered("the failed host stays disabled; the session goes on without it")
-
-    @skip.validator
-    def _validate_skip(self, req: SteerInput) -> None:
-        refuse_if_late(req.not_after, "skip")
-        self._ctx.steering.check_choice()
-
-    @workflow.update
-    def reschedule(self, req: RescheduleInput) -> RescheduleResult:
-        return self._ctx.window.move(req)
-
-    @reschedule.validator
-    def _validate_reschedule(self, req: RescheduleInput) -> None:
-        refuse_if_late(req.not_after, "reschedule")
-        self._ctx.window.check(req)
-
-    def _steered(self, text: str) -> SteerResult:
-        return SteerResult(session_id=self._detail.session_id, steering=self._detail.steering, detail=text)
     @workflow.signal
     def record_action(self, record: ActionRecord) -> None:
         """An admin's or a project's action on the session (abort, pause, ...), with who did it (the API sends it
