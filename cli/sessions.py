@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from rich.table import Table
 from rich.text import Text
 
-from cli.client import DEFAULT_TIMEOUT_S, TimeoutOption, TokenOption, UrlOption, api_client, segment
+from cli.client import DEFAULT_TIMEOUT_S, ApiError, TimeoutOption, TokenOption, UrlOption, api_client, segment
 from cli.detail import render_detail
 from cli.output import err, fail, out, state_text
 from cli.session_args import parse_actions, parse_hosts, parse_metadata, parse_reply_windows
@@ -54,7 +54,14 @@ def session_list(
         for col in ("session", "state", "hosts", "now"):
             table.add_column(col)
         for sid in found.sessions:
-            st = api.call("GET", f"/maintenance/{segment(sid)}", SessionStatus)
+            try:
+                st = api.call("GET", f"/maintenance/{segment(sid)}", SessionStatus)
+            except ApiError as exc:
+                if exc.status is None:
+                    raise  # the API itself is gone: nothing more to list
+                # One session that cannot answer now (its worker gone, Temporal slow) must not hide the others.
+                table.add_row(sid, Text("unknown", style="yellow"), "", str(exc))
+                continue
             state = state_text(st.state) + (Text(" PAUSED", style="bold yellow") if st.paused else Text(""))
             table.add_row(sid, state, f"{st.hosts_maintained}/{st.hosts_total}", st.current)
         out.print(table)

@@ -14,6 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from demo.stack import Stack, free_port, stack
 from fenix.cloud.simulated import SimHostSpec, SimSeed
+from fenix.constants import session_workflow_id
 from tests.cli.helpers import fenix, poll_cli
 from tests.workflows.test_session_flow import roomy_seed, vnfms
 
@@ -113,3 +114,26 @@ async def test_list_and_host_status_on_the_dev_server(dev_env: WorkflowEnvironme
                                       for line in long.stdout.splitlines()), long
         await poll_cli(lambda r: f"{host}: not in maintenance" in r.stdout, "host", "status", host, *url,
                        token=token)
+
+
+async def test_list_long_shows_a_session_without_worker_as_unknown(dev_env: WorkflowEnvironment,
+                                                                   tmp_path: Path) -> None:
+    """A session whose worker is gone (its query cannot be answered) is one `unknown` row, not a failed listing:
+    found when the suite's shared dev server held sessions of tests that had ended."""
+    seed = roomy_seed()
+    for sub in ("gone", "live"):
+        (tmp_path / sub).mkdir()
+    async with stack(dev_env, tmp_path / "gone", seed, vnfms(), task_queue=f"gone-{uuid.uuid4()}") as gone:
+        orphan = await gone.start(hosts=["c2"], maintenance_at="2099-01-01 00:00:00")
+    # That stack's worker has stopped; its session runs on, waiting for 2099, with nobody to answer for it.
+    async with stack(dev_env, tmp_path / "live", seed, vnfms(),
+                     extra_settings={"api_read_timeout_s": 2.0}) as st:
+        token, url = admin_token(st), ("--url", st.api_url)
+        sid = await st.start(hosts=["c1"])
+        await st.result(sid, timeout=60)
+        listed = await poll_cli(lambda r: orphan in r.stdout and sid in r.stdout, "session", "list", "--long", *url,
+                                token=token, timeout=30)
+        rows = {line.split()[1]: line for line in listed.stdout.splitlines() if len(line.split()) > 2}
+        assert "unknown" in rows[orphan] and "HTTP 503" in listed.stdout, listed
+        assert "MAINTENANCE_DONE" in rows[sid], listed
+        await dev_env.client.get_workflow_handle(session_workflow_id(orphan)).terminate("test cleanup")
