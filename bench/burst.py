@@ -13,8 +13,6 @@ import argparse
 import asyncio
 import json
 import math
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +29,7 @@ from rich.table import Table
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from bench.processes import process, worker_argv
 from demo.stack import Stack, stack, stack_settings, worker_env
 from demo.vnfm import VnfmProject
 from fenix.cloud.simulated import SimHostSpec, SimSeed, SimServerSpec
@@ -38,7 +37,6 @@ from fenix.constants import SEARCH_ATTRIBUTES
 from fenix.logs import configure_logging
 from fenix.temporal import find_bin
 
-ROOT = Path(__file__).resolve().parents[1]
 PER_HOST = 20  # one-vCPU instances per host; one spare host's worth of room is left free
 
 
@@ -96,18 +94,8 @@ async def one(env: WorkflowEnvironment, run: Burst, inline: bool) -> None:
 @contextmanager
 def worker_process(env: dict[str, str], log: Path) -> Iterator[None]:
     """`python worker.py` as its own process, as deployed; stopped when the block ends."""
-    with log.open("ab") as out:
-        proc = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env={**os.environ, **env}, stdout=out,
-                                stderr=subprocess.STDOUT)
-    try:
+    with process(worker_argv(), env, log):
         yield
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 async def stack_run(env: WorkflowEnvironment, tmp: Path, run: Burst, names: list[str], vnfms: list[VnfmProject], *,

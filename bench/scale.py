@@ -17,13 +17,10 @@ import asyncio
 import math
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +32,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from bench.processes import process, worker_argv
 from demo.stack import free_port, stack_settings, worker_env
 from fenix import tokens
 from fenix.cloud.simulated import SimHostSpec, SimSeed, SimServerSpec, SimulatedCloud
@@ -42,7 +40,6 @@ from fenix.constants import SEARCH_ATTRIBUTES, host_workflow_id, session_workflo
 from fenix.models.cloud import Server
 from fenix.temporal import find_bin
 
-ROOT = Path(__file__).resolve().parents[1]
 PER_HOST = 10
 PROJECTS = 10
 TERMINAL = ("MAINTENANCE_DONE", "MAINTENANCE_FAILED")
@@ -90,22 +87,6 @@ def process_usage(pid: int) -> tuple[float, float]:
     rss_kb = next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
                   if line.startswith("VmRSS:"))
     return cpu, rss_kb / 1024
-
-
-@contextmanager
-def process(argv: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("ab") as out:
-        proc = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 async def timed(http: httpx.AsyncClient, run: Run, kind: str, path: str,
@@ -187,7 +168,7 @@ async def one(env: WorkflowEnvironment, run: Run, timeout_s: float, logs: Path) 
                      "FENIX_CLOUD_POLL_S": "0.01", "FENIX_WORKER_HEALTH_PORT": "0",
                      "FENIX_API_PORT": str(settings.api_port), "FENIX_LOG_LEVEL": "WARNING"}
         tag = f"{run.flow}-{run.hosts}"
-        with process([sys.executable, "worker.py"], fenix_env, logs / f"scale-worker-{tag}.log") as worker, \
+        with process(worker_argv(), fenix_env, logs / f"scale-worker-{tag}.log") as worker, \
                 process([sys.executable, "-m", "cli", "api"], fenix_env, logs / f"scale-api-{tag}.log"):
             async with httpx.AsyncClient(base_url=settings.api_url, headers={"X-Auth-Token": admin},
                                          timeout=60) as http:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import subprocess
 import sys
@@ -35,6 +34,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
+from bench.processes import process, spawn, stop, worker_argv
 from demo.stack import Stack, stack, stack_settings, worker_env
 from demo.vnfm import VnfmProject
 from fenix.constants import SEARCH_ATTRIBUTES, host_workflow_id, session_workflow_id
@@ -45,34 +45,14 @@ from tests.workflows.test_session_flow import roomy_seed, vnfms
 from tests.workflows.test_vnf_flow import constrained
 from worker import WORKFLOWS
 
-ROOT = Path(__file__).resolve().parents[1]
 SESSION_BOUND_S = 150.0  # longer than any drilled session needs, kills included: past it the session is wedged
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _spawn(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env={**os.environ, **env},
-                                stdout=out, stderr=subprocess.STDOUT)
 
 
 @contextmanager
 def worker_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """`python worker.py` as its own process; stopped (gracefully, then by force) when the block ends."""
-    proc = _spawn(env, log)
-    try:
+    with process(worker_argv(), env, log) as proc:
         yield proc
-    finally:
-        _stop(proc)
 
 
 class Workers:
@@ -84,7 +64,7 @@ class Workers:
         self.kills = 0
 
     def start(self, **extra_env: str) -> None:
-        self._proc = _spawn({**self._env, **extra_env}, self._log)
+        self._proc = spawn(worker_argv(), {**self._env, **extra_env}, self._log)
 
     def kill(self) -> None:
         assert self._proc is not None
@@ -95,7 +75,7 @@ class Workers:
 
     def stop(self) -> None:
         if self._proc is not None:
-            _stop(self._proc)
+            stop(self._proc, grace_s=10)
             self._proc = None
 
 
