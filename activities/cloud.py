@@ -15,6 +15,7 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from fenix.cloud.driver import CloudDriver, CloudError, NotFound
 from fenix.models.capabilities import CapacityFigures, CapacityRequest, HostFacts, Usage
+from fenix.models.capacity import HostsCapacity, HostsRequest
 from fenix.models.cloud import SETTLED_STATUSES, CloudSnapshot, Migration, MigrationStatus, ServerStatus, Settling
 from fenix.models.cloud_ops import (
     EstimatesRequest,
@@ -144,6 +145,17 @@ class CloudActivities:
                                                 memory_mb=u.memory_mb + s.memory_mb)
             return CapacityFigures(hosts=len(usable), free_vcpus=sum(max(0, h.vcpus_free) for h in usable),
                                    free_memory_mb=sum(max(0, h.memory_mb_free) for h in usable), usage=usage)
+
+    @activity.defn(name="hosts_capacity")
+    def hosts_capacity(self, req: HostsRequest) -> HostsCapacity:
+        """The named compute hosts (capacity, usage, state); an unknown one is NotFound (not retried)."""
+        with cloud_errors():
+            known = {h.name: h for h in self._driver.list_compute_hosts()}
+            missing = sorted(set(req.hosts) - set(known))
+            if missing:
+                raise ApplicationError(f"unknown compute host(s): {', '.join(missing)}", type="NotFound",
+                                       non_retryable=True)
+            return HostsCapacity(hosts=[known[h] for h in dict.fromkeys(req.hosts)])
 
     @activity.defn(name="migrate_step")
     def migrate_step(self, req: MigrateRequest) -> MigrateResult:
