@@ -7,13 +7,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from demo.scenario import FLAVOR_MB, FLAVOR_VCPUS, demo_seed
 from demo.stack import Stack, stack
+from fenix.constants import host_workflow_id, session_workflow_id
 from fenix.models.session import SessionDetail, SessionState
 from tests.checks import assert_cloud_sound
 from tests.workflows.test_session_flow import PROJECTS, roomy_seed, vnfms
+from worker import WORKFLOWS
 
 NEW_VERSION = 9001000
 # The host plug-in: a real process that upgrades the host as the simulated cloud sees it (a real upgrade plug-in
@@ -44,6 +48,13 @@ def completes(st: Stack) -> dict[str, dict[str, Any]]:
     return got
 
 
+async def assert_replays(st: Stack, sid: str, host: str) -> None:
+    """The session's history and one host's (facts read by disable/enable, the end's capacity read) replay."""
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+    for wid in (session_workflow_id(sid), host_workflow_id(sid, host)):
+        await replayer.replay_workflow(await st.client.get_workflow_handle(wid).fetch_history())
+
+
 def assert_upgraded(detail: SessionDetail, upgraded: set[str]) -> None:
     for h in detail.hosts:
         assert h.capabilities_before is not None and h.capabilities_after is not None, h
@@ -71,6 +82,7 @@ async def test_complete_names_changed_hosts_and_scale_out_figures(ts_env: Workfl
         assert detail.state == SessionState.MAINTENANCE_DONE, detail.reason
         assert_cloud_sound(st.cloud, before, detail)
         assert_upgraded(detail, upgraded)
+        await assert_replays(st, sid, hosts[0])
 
         # The same records over the API.
         r = await st.admin.get(f"/maintenance/{sid}/detail")
@@ -108,6 +120,7 @@ async def test_vnf_flow_reads_hosts_too(ts_env: WorkflowEnvironment, tmp_path: P
         assert detail.state == SessionState.MAINTENANCE_DONE, detail.reason
         assert_cloud_sound(st.cloud, before, detail)
         assert_upgraded(detail, {"c1"})
+        await assert_replays(st, sid, "c1")
         for meta in completes(st).values():
             [change] = meta["capabilities"]["changes"]
             assert change["hosts"] == ["c1"]
