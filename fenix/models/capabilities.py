@@ -22,6 +22,15 @@ class HostFacts(BaseModel):
     hypervisor_version: int | None = None  # as Nova reports it: 8002000 is QEMU 8.2.0
     traits: list[str] = Field(default_factory=list)
     aggregates: list[str] = Field(default_factory=list)
+    # Set where `traits` is left out (a host record, below): how many there are.
+    traits_count: int | None = None
+
+    def brief(self) -> dict[str, Any]:
+        """Without the traits: a real compute node reports ~100, and 1,000 host records with two lists each would
+        pass Temporal's 2 MB payload limit in a session's detail. `HostChanges` keeps those that changed; the full
+        lists are in the disable_host / enable_host results of the history."""
+        count = len(self.traits) if self.traits_count is None else self.traits_count
+        return {**self.model_dump(exclude={"traits", "traits_count"}), "traits_count": count}
 
 
 class ValueChange(BaseModel):

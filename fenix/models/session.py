@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from fenix.models.audit import Actor
 from fenix.models.capabilities import HostChanges, HostFacts, Usage
@@ -160,6 +160,10 @@ class HostRecord(BaseModel):
     capabilities_before: HostFacts | None = None
     capabilities_after: HostFacts | None = None
     changes: HostChanges | None = None
+
+    @field_serializer("capabilities_before", "capabilities_after")
+    def _brief(self, facts: HostFacts | None) -> dict[str, Any] | None:
+        return None if facts is None else facts.brief()
 
 
 class ProjectRecord(BaseModel):

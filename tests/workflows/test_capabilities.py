@@ -89,6 +89,9 @@ async def test_complete_names_changed_hosts_and_scale_out_figures(ts_env: Workfl
         assert r.status_code == 200, r.text
         api_hosts = {h["name"]: h for h in r.json()["hosts"]}
         assert api_hosts[hosts[0]]["changes"]["hypervisor_version"] == {"before": 8002000, "after": NEW_VERSION}
+        # Records carry no trait lists (they would not fit at 1,000 hosts), only how many.
+        after = api_hosts[hosts[0]]["capabilities_after"]
+        assert "traits" not in after and after["traits_count"] == 3 and after["aggregates"] == ["upgraded"]
 
         free = st.cloud.snapshot()
         for project, meta in completes(st).items():
