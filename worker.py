@@ -42,6 +42,7 @@ from fenix.temporal import TemporalUnreachable, connect_with_retry
 from fenix.temporal_security import TemporalSettingsError
 from fenix.tracing import WORKER_SERVICE, setup_tracing, temporal_interceptors
 from workflows.abort import SessionAbortWorkflow
+from workflows.capacity import CapacityChangedWorkflow, CapacityNoticesWorkflow
 from workflows.constraints import ConstraintsRegistryWorkflow
 from workflows.host import HostMaintenanceWorkflow
 from workflows.leases import HostLeasesWorkflow
@@ -53,7 +54,8 @@ from workflows.session import MaintenanceSessionWorkflow
 HEARTBEAT_THROTTLE = timedelta(seconds=3)
 FLUSH_SPANS_MS = 2000
 WORKFLOWS = [MaintenanceSessionWorkflow, HostMaintenanceWorkflow, SubscriptionRegistryWorkflow, PlanPreviewWorkflow,
-             ConstraintsRegistryWorkflow, ProjectConstraintsWorkflow, SessionAbortWorkflow, HostLeasesWorkflow]
+             ConstraintsRegistryWorkflow, ProjectConstraintsWorkflow, SessionAbortWorkflow, HostLeasesWorkflow,
+             CapacityChangedWorkflow, CapacityNoticesWorkflow]
 
 
 @asynccontextmanager
@@ -81,8 +83,9 @@ async def running_worker(client: Client, settings: Settings, *, driver: CloudDri
             client,
             task_queue=task_queue or settings.task_queue,
             workflows=WORKFLOWS,
-            activities=[cloud.snapshot, cloud.disable_host, cloud.enable_host, cloud.migrate_step, cloud.settle,
-                        cloud.wait_empty, cloud.estimates, cloud.evict, constraints.read, constraints.owner,
+            activities=[cloud.snapshot, cloud.disable_host, cloud.enable_host, cloud.capacity, cloud.hosts_capacity,
+                        cloud.migrate_step, cloud.settle, cloud.wait_empty, cloud.estimates, cloud.evict,
+                        constraints.read, constraints.owner,
                         simulate_plan, webhooks.deliver, subscribers.find, run_action_plugin, read_clock,
                         sessions.cancel, sessions.probe, sessions.terminate, sessions.hosts_disabled_by,
                         sessions.liveness, sessions.release_lease],

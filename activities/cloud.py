@@ -14,6 +14,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from fenix.cloud.driver import CloudDriver, CloudError, NotFound
+from fenix.models.capabilities import CapacityFigures, CapacityRequest, HostFacts, Usage
+from fenix.models.capacity import HostsCapacity, HostsRequest
 from fenix.models.cloud import SETTLED_STATUSES, CloudSnapshot, Migration, MigrationStatus, ServerStatus, Settling
 from fenix.models.cloud_ops import (
     EstimatesRequest,
@@ -106,8 +108,10 @@ class CloudActivities:
                     raise ApplicationError(f"host {req.host} was disabled by someone else meanwhile "
                                            f"({before.disabled_reason or 'no reason given'})",
                                            type="Rejected", non_retryable=True)
-                return HostResult(host=before, changed=False)
-            return HostResult(host=self._driver.disable_host(req.host, req.reason), changed=True)
+                return HostResult(host=before, changed=False, facts=self._facts(req))
+            # Read before the disable: the host as its workloads knew it (a retry after the disable reads the same).
+            facts = self._facts(req)
+            return HostResult(host=self._driver.disable_host(req.host, req.reason), changed=True, facts=facts)
 
     @activity.defn(name="enable_host")
     def enable_host(self, req: HostRequest) -> HostResult:
@@ -115,11 +119,43 @@ class CloudActivities:
         the session may not know whether its own disable ever happened (an abort races it)."""
         with cloud_errors():
             before = self._driver.get_compute_host(req.host)
+            # Read after the plug-ins, as the host goes back: what it offers new workloads from now on.
+            facts = self._facts(req)
             if before.enabled:
-                return HostResult(host=before, changed=False)
+                return HostResult(host=before, changed=False, facts=facts)
             if req.reason and before.disabled_reason != req.reason:
-                return HostResult(host=before, changed=False)
-            return HostResult(host=self._driver.enable_host(req.host), changed=True)
+                return HostResult(host=before, changed=False, facts=facts)
+            return HostResult(host=self._driver.enable_host(req.host), changed=True, facts=facts)
+
+    def _facts(self, req: HostRequest) -> HostFacts | None:
+        return self._driver.host_facts(req.host) if req.read_facts else None
+
+    @activity.defn(name="capacity_figures")
+    def capacity(self, req: CapacityRequest) -> CapacityFigures:
+        """Free vCPU and RAM on the compute hosts that take new servers (enabled, up), and what each asked project's
+        servers take (the end of a session tells projects how far they may scale back out)."""
+        with cloud_errors():
+            usable = [h for h in self._driver.list_compute_hosts() if h.enabled and h.up]
+            wanted = set(req.projects)
+            usage = {p: Usage() for p in sorted(wanted)}
+            for s in self._driver.list_servers():
+                if s.project_id in wanted:
+                    u = usage[s.project_id]
+                    usage[s.project_id] = Usage(instances=u.instances + 1, vcpus=u.vcpus + s.vcpus,
+                                                memory_mb=u.memory_mb + s.memory_mb)
+            return CapacityFigures(hosts=len(usable), free_vcpus=sum(max(0, h.vcpus_free) for h in usable),
+                                   free_memory_mb=sum(max(0, h.memory_mb_free) for h in usable), usage=usage)
+
+    @activity.defn(name="hosts_capacity")
+    def hosts_capacity(self, req: HostsRequest) -> HostsCapacity:
+        """The named compute hosts (capacity, usage, state); an unknown one is NotFound (not retried)."""
+        with cloud_errors():
+            known = {h.name: h for h in self._driver.list_compute_hosts()}
+            missing = sorted(set(req.hosts) - set(known))
+            if missing:
+                raise ApplicationError(f"unknown compute host(s): {', '.join(missing)}", type="NotFound",
+                                       non_retryable=True)
+            return HostsCapacity(hosts=[known[h] for h in dict.fromkeys(req.hosts)])
 
     @activity.defn(name="migrate_step")
     def migrate_step(self, req: MigrateRequest) -> MigrateResult:

@@ -21,7 +21,18 @@ from api.gate import AuthFirst, Utf8Body
 from api.log_context import bind_request_context
 from api.metrics import METRICS_PATH, ApiMetrics, HttpMetrics
 from api.registries import Registries
-from api.routes import constraints, history, hosts, plan, projects, session_pages, sessions, steering, subscriptions
+from api.routes import (
+    capacity,
+    constraints,
+    history,
+    hosts,
+    plan,
+    projects,
+    session_pages,
+    sessions,
+    steering,
+    subscriptions,
+)
 from api.temporal_link import TemporalLink
 from fenix.health import ReadinessOut, merge, run_check
 from fenix.logs import configure_logging, logging_configured
@@ -81,6 +92,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None, c
     app.add_middleware(HttpMetrics, metrics=metrics)
     # Sessions first: its `/{session_id}/detail` must win over the project route's `/{session}/{project}`.
     app.include_router(plan.router, prefix="/v1", responses=errors.API_ERRORS)
+    app.include_router(capacity.router, prefix="/v1", responses=errors.API_ERRORS)
     app.include_router(sessions.router, prefix="/v1", responses=errors.API_ERRORS)
     app.include_router(steering.router, prefix="/v1", responses=errors.API_ERRORS)
     app.include_router(history.router, prefix="/v1", responses=errors.API_ERRORS)  # before /{session}/{project}

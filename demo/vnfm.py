@@ -180,7 +180,7 @@ class SampleVnfm:
         event = Event(at=time.time(), project_id=project_id, state=state, instance_ids=payload.get("instance_ids"),
                       metadata=payload.get("metadata") or {})
         self.state.events.append(event)
-        if project is None or state in ("INSTANCE_ACTION_DONE", "INSTANCE_ACTION_FAILED"):
+        if project is None or state in ("INSTANCE_ACTION_DONE", "INSTANCE_ACTION_FAILED", "CAPACITY_CHANGED"):
             return
         if project.project_id not in self.state.original_count:
             servers = await asyncio.to_thread(self.cloud.list_servers, project_id=project_id)

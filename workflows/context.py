@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from fenix.metrics import Figures
     from fenix.models import session_pages
     from fenix.models.audit import Actor
+    from fenix.models.capabilities import note_after, note_start
     from fenix.models.cloud import CloudSnapshot
     from fenix.models.cloud_ops import HostRequest, SnapshotRequest
     from fenix.models.host_run import HostMaintenanceInput, HostMaintenanceResult, PlacementRule
@@ -52,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.host_plan import host_plan_s
     from workflows.options import CLOUD_CALL, PLUGIN
     from workflows.outbox import Outbox
+    from workflows.patches import CAPABILITIES
     from workflows.steering import Steering
     from workflows.window import Window
 
@@ -62,7 +64,7 @@ class Questions(Protocol):
     async def ask(self, state: SessionState, projects: list[str], window_s: float, *,
                   instances: dict[str, list[str]] | None = None, allowed: list[InstanceAction] | None = None,
                   actions_at: datetime | None = None, metadata: dict[str, object] | None = None,
-                  nack_fails: bool = True) -> None: ...
+                  nack_fails: bool = True, project_metadata: dict[str, dict[str, object]] | None = None) -> None: ...
 
     def reply_of(self, project_id: str) -> ProjectReply | None: ...
 
@@ -99,10 +101,12 @@ class SessionContext:
     async def ask(self, state: SessionState, projects: list[str], window_s: float, *,
                   instances: dict[str, list[str]] | None = None, allowed: list[InstanceAction] | None = None,
                   actions_at: datetime | None = None, metadata: dict[str, object] | None = None,
-                  nack_fails: bool = True) -> None:
-        """Notify `projects` of `state` and wait for their answers or defaults (workflows/conversation.py)."""
+                  nack_fails: bool = True, project_metadata: dict[str, dict[str, object]] | None = None) -> None:
+        """Notify `projects` of `state` and wait for their answers or defaults (workflows/conversation.py).
+        `project_metadata`: added to the metadata of each named project's notice."""
         await self.questions.ask(state, projects, window_s, instances=instances, allowed=allowed,
-                                 actions_at=actions_at, metadata=metadata, nack_fails=nack_fails)
+                                 actions_at=actions_at, metadata=metadata, nack_fails=nack_fails,
+                                 project_metadata=project_metadata)
 
     def reply_of(self, project_id: str) -> ProjectReply | None:
         """The project's answer to the last question it was asked, if it answered."""
@@ -194,6 +198,7 @@ class SessionContext:
         if host_events_on():
             send_hosts_event(self.outbox, inp, targets, HostState.PLANNED)
         self.track_instances(snap)
+        note_start(self.detail.projects, snap.servers)  # state only: for the end's scale-out figures
         self.log("info", f"session over {len(targets)} host(s), {len(self.detail.instances)} instance(s) of "
                          f"{len(self.detail.projects)} project(s)")
         return snap, targets
@@ -243,8 +248,10 @@ class SessionContext:
         self.disabled_at[host] = workflow.now()
         self.plan_s[host] = plan_s if plan_s is not None else host_plan_s(
             self.inp, sum(1 for i in self.detail.instances if i.host == host))
-        await workflow.execute_activity_method(
-            CloudActivities.disable_host, HostRequest(host=host, reason=self.disable_reason), **CLOUD_CALL)
+        res = await workflow.execute_activity_method(
+            CloudActivities.disable_host, HostRequest(host=host, reason=self.disable_reason,
+                                                      read_facts=workflow.patched(CAPABILITIES)), **CLOUD_CALL)
+        record.capabilities_before = res.facts
         record.phase = HostPhase.DISABLED
         self.log("host", f"{host} disabled", host=host)
         self.upsert_hosts()
@@ -291,7 +298,7 @@ class SessionContext:
                 own_action_timeout_s=inp.windows.own_action, move_retry=inp.move_retry,
                 preferred_hosts=maintained,
                 avoid_hosts=pending, session_metadata=inp.metadata, api_url=inp.api_url,
-                admin_project_id=inp.admin_project_id,
+                admin_project_id=inp.admin_project_id, read_facts=workflow.patched(CAPABILITIES),
                 actions=[a for a in inp.actions if a.type in (ActionType.HOST, ActionType.COMPUTE)]),
             id=host_workflow_id(inp.session_id, host),
             # An abort reaches the host through the parent, and the parent waits for the host to
@@ -303,6 +310,7 @@ class SessionContext:
         record.phase = HostPhase.MAINTAINED
         if result.enabled:
             record.disabled_by_session = False
+        note_after(record, result.facts)
         self.log("host", f"{host} maintained and enabled", host=host)
         self.upsert_hosts()
 

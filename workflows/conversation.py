@@ -117,7 +117,7 @@ class Conversation:
     async def ask(self, state: SessionState, projects: list[str], window_s: float, *,
                   instances: dict[str, list[str]] | None = None, allowed: list[InstanceAction] | None = None,
                   actions_at: datetime | None = None, metadata: dict[str, object] | None = None,
-                  nack_fails: bool = True) -> None:
+                  nack_fails: bool = True, project_metadata: dict[str, dict[str, object]] | None = None) -> None:
         """Notify `projects` of `state` and wait for their ACK/NACK until the deadline.
 
         The project is marked as awaiting *before* the notice is sent: a VNFM that replies from inside
@@ -149,7 +149,7 @@ class Conversation:
                 project_id=pid, session_id=inp.session_id, state=state.value, instance_ids=url,
                 allowed_actions=[a.value for a in p.allowed_actions],
                 actions_at=fenix_time(actions_at or deadline), reply_at=fenix_time(deadline), reply_url=url,
-                metadata={**inp.metadata, **(metadata or {})})
+                metadata={**inp.metadata, **(metadata or {}), **(project_metadata or {}).get(pid, {})})
             ctx.log("notice", f"{state.value} sent", project_id=pid, state=state.value)
             runs_from_delivery = {"reply_at": window_s, **({} if actions_at else {"actions_at": window_s})}
             task = ctx.outbox.send(EVENT_PROJECT, pid, notice.model_dump(),

@@ -16,6 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from fenix.models.gauges import HostWait
     from fenix.models.session import ActionType, SessionState
     from workflows.cancel import raise_if_cancelled
+    from workflows.capabilities import complete_metadata
     from workflows.context import SessionContext
     from workflows.conversation import InstanceQuestions
     from workflows.errors import SessionFailed
@@ -52,7 +53,10 @@ async def complete(ctx: SessionContext) -> None:
     raise_if_cancelled()
     await ctx.run_global_plugins(ActionType.POST)
     ctx.set_state(SessionState.MAINTENANCE_COMPLETE, "maintenance complete: projects may scale back out")
-    await ctx.ask(SessionState.MAINTENANCE_COMPLETE, ctx.project_ids(), ctx.inp.windows.complete, nack_fails=False)
+    # What changed on the hosts and how far each project may grow back, added to the admin's metadata.
+    figures = await complete_metadata(ctx)
+    await ctx.ask(SessionState.MAINTENANCE_COMPLETE, ctx.project_ids(), ctx.inp.windows.complete, nack_fails=False,
+                  project_metadata=figures)
     await ctx.outbox.drain(ctx.drain_limit)
 
 

@@ -86,9 +86,10 @@ class HostMaintenanceWorkflow:
                 await self._run_plugin(spec)
         raise_if_cancelled()
         self._host_notice("MAINTENANCE_COMPLETE")
-        await workflow.execute_activity_method(
-            CloudActivities.enable_host, HostRequest(host=inp.host, reason=inp.disable_reason), **CLOUD_CALL)
-        self._result.enabled = True
+        res = await workflow.execute_activity_method(
+            CloudActivities.enable_host, HostRequest(host=inp.host, reason=inp.disable_reason,
+                                                     read_facts=inp.read_facts), **CLOUD_CALL)
+        self._result.enabled, self._result.facts = True, res.facts
         await self._progress(phase=HostPhase.MAINTAINED)
         await self._outbox.drain()
         await asyncio.gather(*self._notes)

@@ -53,3 +53,7 @@ HOST_EVENTS = "host-events-v1"
 # A move that shows no change is looked at less and less often: the pause between migrate_step activities doubles
 # up to 30 s and a quarter of the time since the last change (workflows/moves.py, MOVE_POLL_MAX_S).
 MOVE_POLL_BACKOFF = "move-poll-backoff-v1"
+# Hosts are read as the session disables them and as it enables them again (their hypervisor, traits, aggregates:
+# `read_facts` on disable_host / enable_host), and MAINTENANCE_COMPLETE carries what changed and each project's
+# scale-out figures, read by one capacity_figures activity (workflows/capabilities.py).
+CAPABILITIES = "capabilities-v1"

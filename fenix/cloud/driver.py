@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from fenix.models.capabilities import HostFacts
 from fenix.models.cloud import ComputeHost, Migration, Server, ServerGroup, Settling
 from fenix.models.plan import MoveEstimates
 
@@ -49,6 +50,11 @@ class CloudDriver(Protocol):
 
     def enable_host(self, name: str) -> ComputeHost:
         """Idempotent."""
+        ...
+
+    def host_facts(self, name: str) -> HostFacts:
+        """The host's hypervisor type and version, traits and aggregates, in a bounded number of calls (what a
+        maintenance may change, read before and after it). Raises NotFound."""
         ...
 
     # --- admin: servers -----------------------------------------------------------------------------

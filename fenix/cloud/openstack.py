@@ -42,6 +42,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import openstack
 import requests
@@ -50,6 +51,7 @@ from openstack import exceptions as os_exc
 from openstack.config.loader import OpenStackConfig
 
 from fenix.cloud.driver import CloudError, NotFound, Rejected, Unavailable
+from fenix.models.capabilities import HostFacts
 from fenix.models.cloud import (
     ComputeHost,
     GroupPolicy,
@@ -70,6 +72,8 @@ log = logging.getLogger(__name__)
 
 # The last compute microversion whose hypervisor details carry vcpus/memory and need no RPC to computes.
 HYPERVISOR_MICROVERSION = "2.87"
+# GET /resource_providers/{uuid}/traits.
+TRAITS_MICROVERSION = "1.6"
 # PUT /os-services/{service uuid} with status and disabled_reason.
 SERVICE_MICROVERSION = "2.53"
 # Nova's limit on a service's disabled_reason.
@@ -333,6 +337,26 @@ class OpenStackCloud:
         with _mapped(f"get compute host {name}"):
             service = self._service(name)
             return self._hosts([service], self._hypervisors({service.host}), bulk=False)[0]
+
+    def host_facts(self, name: str) -> HostFacts:
+        """The host's hypervisor (os-hypervisors at 2.87), its compute node's traits (Placement 1.6) and the host
+        aggregates that name it: three calls whatever the size of the cloud. Raises NotFound."""
+        with _mapped(f"read the facts of compute host {name}"):
+            body = _json(self._conn.compute.get(
+                f"/os-hypervisors/detail?hypervisor_hostname_pattern={quote(name)}",
+                microversion=HYPERVISOR_MICROVERSION))
+            nodes = [hv for hv in body.get("hypervisors", []) if (hv.get("service") or {}).get("host") == name]
+            if not nodes:
+                raise NotFound(f"Compute host {name} could not be found.")
+            node = min(nodes, key=lambda hv: str(hv.get("hypervisor_hostname")))  # one node per host but ironic's
+            traits = _json(self._conn.placement.get(f"/resource_providers/{node['id']}/traits",
+                                                    microversion=TRAITS_MICROVERSION)).get("traits", [])
+            aggregates = _json(self._conn.compute.get("/os-aggregates")).get("aggregates", [])
+            version = node.get("hypervisor_version")
+            return HostFacts(hypervisor_type=node.get("hypervisor_type"),
+                             hypervisor_version=int(version) if version is not None else None,
+                             traits=sorted(traits),
+                             aggregates=sorted(a["name"] for a in aggregates if name in (a.get("hosts") or [])))
 
     def disable_host(self, name: str, reason: str) -> ComputeHost:
         """Disable the host's nova-compute service (PUT os-services, 2.53+). Idempotent.

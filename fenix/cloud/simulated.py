@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, Field
 
 from fenix.cloud.driver import NotFound, Rejected, Unavailable
+from fenix.models.capabilities import HostFacts
 from fenix.models.cloud import (
     CloudSnapshot,
     ComputeHost,
@@ -124,7 +125,11 @@ _SCHEMA = (
         memory_mb INTEGER NOT NULL,
         enabled INTEGER NOT NULL DEFAULT 1,
         disabled_reason TEXT,
-        up INTEGER NOT NULL DEFAULT 1)""",
+        up INTEGER NOT NULL DEFAULT 1,
+        hypervisor_type TEXT NOT NULL DEFAULT 'QEMU',
+        hypervisor_version INTEGER NOT NULL DEFAULT 8002000,
+        traits TEXT NOT NULL DEFAULT '',
+        aggregates TEXT NOT NULL DEFAULT '')""",
     """CREATE TABLE IF NOT EXISTS server_groups (
         id TEXT PRIMARY KEY,
         name TEXT NOT NULL,
@@ -173,6 +178,12 @@ _SCHEMA = (
         message TEXT NOT NULL UNIQUE,
         at REAL NOT NULL)""",
 )
+# Columns added after the first release of the simulator: a cloud file made before gets them at open.
+_ADDED_HOST_COLUMNS = {"hypervisor_type": "TEXT NOT NULL DEFAULT 'QEMU'",
+                       "hypervisor_version": "INTEGER NOT NULL DEFAULT 8002000",
+                       "traits": "TEXT NOT NULL DEFAULT ''", "aggregates": "TEXT NOT NULL DEFAULT ''"}
+# Every new host reports these traits (a small part of what a libvirt compute node reports).
+DEFAULT_TRAITS = ("COMPUTE_NET_ATTACH_INTERFACE", "COMPUTE_VOLUME_ATTACH", "HW_CPU_X86_AVX2")
 _TABLES = ("hosts", "server_groups", "servers", "migrations", "faults", "host_events", "violations")
 
 
@@ -291,6 +302,15 @@ class SimulatedCloud:
                 )
                 tx.db.execute("UPDATE hosts SET enabled = 1, disabled_reason = NULL WHERE name = ?", (name,))
             return self._host(tx.db, name)
+
+    def host_facts(self, name: str) -> HostFacts:
+        """The host's hypervisor, traits and aggregates (changed by `upgrade_host`, as a real upgrade would).
+
+        Raises:
+            NotFound: No such host.
+        """
+        with self._tx(admin=True) as tx:
+            return _facts(self._host_row(tx.db, name))
 
     # === CloudDriver: admin, servers ===================================================================
 
@@ -448,6 +468,26 @@ class SimulatedCloud:
             self._add_host(tx.db, name, vcpus, memory_mb)
             return self._host(tx.db, name)
 
+    def upgrade_host(self, name: str, *, hypervisor_type: str | None = None, hypervisor_version: int | None = None,
+                     add_traits: tuple[str, ...] = (), remove_traits: tuple[str, ...] = (),
+                     aggregates: list[str] | None = None) -> HostFacts:
+        """What an upgrade of the host does to what it reports (an upgrade plug-in calls it, through the `command`
+        plug-in: tests, the demo): a new hypervisor version or type, traits gained or lost, other aggregates.
+
+        Raises:
+            NotFound: No such host.
+        """
+        with self._tx() as tx:
+            facts = _facts(self._host_row(tx.db, name))
+            traits = (set(facts.traits) | set(add_traits)) - set(remove_traits)
+            tx.db.execute(
+                "UPDATE hosts SET hypervisor_type = ?, hypervisor_version = ?, traits = ?, aggregates = ?"
+                " WHERE name = ?",
+                (hypervisor_type or facts.hypervisor_type, hypervisor_version or facts.hypervisor_version,
+                 ",".join(sorted(traits)), ",".join(sorted(facts.aggregates if aggregates is None else aggregates)),
+                 name))
+            return _facts(self._host_row(tx.db, name))
+
     def set_host_up(self, name: str, up: bool) -> ComputeHost:
         """Mark the host's compute service up or down (down hosts get no servers and cannot migrate).
 
@@ -599,6 +639,10 @@ class SimulatedCloud:
             db.execute("BEGIN IMMEDIATE")
             for stmt in _SCHEMA:
                 db.execute(stmt)
+            have = {r[1] for r in db.execute("PRAGMA table_info(hosts)")}
+            for column, kind in _ADDED_HOST_COLUMNS.items():
+                if column not in have:
+                    db.execute(f"ALTER TABLE hosts ADD COLUMN {column} {kind}")  # fixed names, no user input
             db.execute("COMMIT")
         finally:
             db.close()
@@ -821,9 +865,9 @@ class SimulatedCloud:
         if vcpus < 0 or memory_mb < 0:
             raise ValueError("host capacity must be >= 0")
         db.execute(
-            "INSERT INTO hosts (name, vcpus, memory_mb) VALUES (?, ?, ?)"
+            "INSERT INTO hosts (name, vcpus, memory_mb, traits) VALUES (?, ?, ?, ?)"
             " ON CONFLICT(name) DO UPDATE SET vcpus = excluded.vcpus, memory_mb = excluded.memory_mb",
-            (name, vcpus, memory_mb),
+            (name, vcpus, memory_mb, ",".join(DEFAULT_TRAITS)),
         )
 
     def _create_group(self, db: sqlite3.Connection, project_id: str, name: str, policy: GroupPolicy) -> str:
@@ -957,6 +1001,12 @@ def _host(r: sqlite3.Row, used: _Usage) -> ComputeHost:
     return ComputeHost(name=r["name"], enabled=bool(r["enabled"]), disabled_reason=r["disabled_reason"],
                        up=bool(r["up"]), vcpus=r["vcpus"], vcpus_used=used.vcpus, memory_mb=r["memory_mb"],
                        memory_mb_used=used.memory_mb)
+
+
+def _facts(r: sqlite3.Row) -> HostFacts:
+    return HostFacts(hypervisor_type=r["hypervisor_type"], hypervisor_version=r["hypervisor_version"],
+                     traits=sorted(t for t in r["traits"].split(",") if t),
+                     aggregates=sorted(a for a in r["aggregates"].split(",") if a))
 
 
 def _server(r: sqlite3.Row) -> Server:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from fenix.models.capabilities import HostFacts
 from fenix.models.cloud import ComputeHost, SettleState, Settling
 from fenix.models.session import InstanceAction
 
@@ -15,11 +16,13 @@ class SnapshotRequest(BaseModel):
 class HostRequest(BaseModel):
     host: str
     reason: str = ""
+    read_facts: bool = False  # also read the host's facts (the read before disabling, the read after enabling)
 
 
 class HostResult(BaseModel):
     host: ComputeHost
     changed: bool  # False when the host already was in the requested state (idempotent retry)
+    facts: HostFacts | None = None  # with `read_facts`
 
 
 class MigrateRequest(BaseModel):

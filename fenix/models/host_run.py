@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from fenix.models.capabilities import HostFacts
 from fenix.models.session import ActionSpec, HostPhase, InstanceAction, MoveRetry, PluginRunRecord
 
 
@@ -35,6 +36,7 @@ class HostMaintenanceInput(BaseModel):
     session_metadata: dict[str, Any] = Field(default_factory=dict)
     api_url: str
     admin_project_id: str
+    read_facts: bool = False  # the enable_host activity also reads the host's facts (patch CAPABILITIES)
 
 
 class InstanceOutcome(BaseModel):
@@ -73,6 +75,7 @@ class HostMaintenanceResult(BaseModel):
     instances: list[InstanceOutcome] = Field(default_factory=list)
     plugin_runs: list[PluginRunRecord] = Field(default_factory=list)
     enabled: bool = False
+    facts: HostFacts | None = None  # read as the host was enabled again (with `read_facts`)
 
 
 # How an OWN_ACTION wait counts its time. "waits": the sum of its own timers, no clock reading (the lane's). The

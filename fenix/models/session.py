@@ -6,9 +6,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from fenix.models.audit import Actor
+from fenix.models.capabilities import HostChanges, HostFacts, Usage
 
 
 class SessionState(StrEnum):
@@ -154,6 +155,15 @@ class HostRecord(BaseModel):
     maintained: bool = False
     skipped: bool = False  # its failure was skipped by the operator: left disabled, not maintained
     held_by: list[str] = Field(default_factory=list)  # `vnf`: what keeps this host from its next step, now
+    # Read as the session disabled it and as it enabled it again (workflows/capabilities.py); None: not read (a
+    # session older than the CAPABILITIES patch, or a host not yet that far).
+    capabilities_before: HostFacts | None = None
+    capabilities_after: HostFacts | None = None
+    changes: HostChanges | None = None
+
+    @field_serializer("capabilities_before", "capabilities_after")
+    def _brief(self, facts: HostFacts | None) -> dict[str, Any] | None:
+        return None if facts is None else facts.brief()
 
 
 class ProjectRecord(BaseModel):
@@ -164,6 +174,7 @@ class ProjectRecord(BaseModel):
     asked_instances: list[str] = Field(default_factory=list)
     allowed_actions: list[InstanceAction] = Field(default_factory=list)
     reply_at: datetime | None = None
+    usage_at_start: Usage | None = None  # all its instances in the cloud at the session's first look
 
 
 class InstanceRecord(BaseModel):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from activities.cloud import CloudActivities
+from fenix.cloud.driver import NotFound
 from fenix.cloud.openstack import OpenStackCloud
 from fenix.models.cloud import CloudSnapshot, GroupPolicy
 from fenix.models.cloud_ops import SnapshotRequest
@@ -85,3 +86,19 @@ def test_a_new_server_is_seen_with_its_group_at_once(cloud: OpenStackCloud, admi
             cloud.delete_server(server.id)
     finally:
         cloud.delete_server_group(group.id)
+
+
+def test_host_facts_cost_three_calls(cloud: OpenStackCloud) -> None:
+    """What a session reads of a host before and after its maintenance: hypervisor, traits, aggregates."""
+    name = cloud.list_compute_hosts()[0].name
+    driver = OpenStackCloud(connection=cloud.connection)
+    with counting(driver) as calls:
+        facts = driver.host_facts(name)
+    assert facts.hypervisor_type and facts.hypervisor_version, facts
+    assert facts.traits == sorted(facts.traits) and any(t.startswith("COMPUTE_") for t in facts.traits), facts
+    read = sorted(k for k in calls.counts if not k.startswith("other "))
+    assert read == ["compute GET /os-aggregates", "compute GET /os-hypervisors/detail",
+                    "placement GET /resource_providers/{id}/traits"], calls.table()
+    assert calls.total("compute") + calls.total("placement") == 3, calls.table()
+    with pytest.raises(NotFound):
+        driver.host_facts("fenix-no-such-host")
