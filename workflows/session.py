@@ -160,6 +160,9 @@ class MaintenanceSessionWorkflow(SessionSteering, SessionReads):
             elif progress.phase == HostPhase.MAINTAINED:
                 record.disabled_by_session = False
                 self._ctx.upsert_hosts()
+            elif progress.phase == HostPhase.RETIRED:
+                # At once, not when the child's result comes: an abort from now on must not count it as its own.
+                record.disabled_by_session, record.retired = False, True
         if progress.instance is not None:
             o = progress.instance
             inst = self._detail.instance(o.instance_id)

@@ -15,6 +15,7 @@ class SnapshotRequest(BaseModel):
 class HostRequest(BaseModel):
     host: str
     reason: str = ""
+    replaces: str | None = None  # disable_host: the one other reason it may overwrite (retiring a disabled host)
 
 
 class HostResult(BaseModel):

@@ -35,6 +35,8 @@ class HostMaintenanceInput(BaseModel):
     session_metadata: dict[str, Any] = Field(default_factory=dict)
     api_url: str
     admin_project_id: str
+    # Set: a `retire` session; once empty the host gets this reason instead of plug-ins and enable.
+    retire_reason: str | None = None
 
 
 class InstanceOutcome(BaseModel):
@@ -73,6 +75,7 @@ class HostMaintenanceResult(BaseModel):
     instances: list[InstanceOutcome] = Field(default_factory=list)
     plugin_runs: list[PluginRunRecord] = Field(default_factory=list)
     enabled: bool = False
+    retired: bool = False
 
 
 # How an OWN_ACTION wait counts its time. "waits": the sum of its own timers, no clock reading (the lane's). The
