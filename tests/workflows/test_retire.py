@@ -1,0 +1,80 @@
+"""Retiring hosts (use case 9) in both flows, on the time-skipping server: the hosts are emptied with the usual
+conversation, then left disabled for good, never upgraded, and never enabled again, also not by a later abort."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from demo.stack import stack
+from fenix.cloud.simulated import SimHostSpec, SimSeed, SimServerSpec
+from fenix.constants import disable_reason, retired_reason
+from fenix.models.session import HostPhase, SessionState
+from tests.api.helpers import LONG_WINDOWS, answer, detail, silent, wait_asked
+from tests.waiting import poll
+from tests.workflows.test_session_flow import roomy_seed, vnfms
+
+PLUGINS = [{"plugin": "dummy", "type": "host", "metadata": {"seconds": 0.01}},
+           {"plugin": "dummy", "type": "compute", "metadata": {"seconds": 0.01}}]
+
+
+@pytest.mark.parametrize("flow", ["default", "vnf"])
+async def test_retired_hosts_are_emptied_and_left_disabled(ts_env: WorkflowEnvironment, tmp_path: Path,
+                                                           flow: str) -> None:
+    async with stack(ts_env, tmp_path, roomy_seed(), vnfms()) as st:
+        before = st.cloud.snapshot()
+        sid = await st.start(hosts=["c0"], workflow=flow, retire=True, actions=PLUGINS)
+        ended = await st.result(sid)
+        assert ended.state == SessionState.MAINTENANCE_DONE, ended.reason
+        record = ended.host("c0")
+        assert record.retired and record.phase == HostPhase.RETIRED and not record.disabled_by_session
+        after = st.cloud.snapshot()
+        c0 = next(h for h in after.hosts if h.name == "c0")
+        assert not c0.enabled and c0.disabled_reason == retired_reason(sid), c0
+        assert "retired" in retired_reason(sid) and sid in retired_reason(sid)
+        assert not after.servers_on("c0"), after.servers_on("c0")
+        # Every instance that was on c0 still runs, elsewhere; nothing else was touched.
+        assert {s.name for s in before.servers} == {s.name for s in after.servers}
+        assert all(h.enabled for h in after.hosts if h.name != "c0")
+        # Not upgraded: no host or compute plug-in ran on it.
+        assert not [r for r in ended.plugin_runs if r.host == "c0"], ended.plugin_runs
+        # Each project was told of the capacity gone for good, with the numbers, in the MAINTENANCE notice.
+        told = {e.project_id: e.metadata for e in st.vnfm.state.events if e.state == "MAINTENANCE"}
+        assert set(told) == {"vnf-ha", "vnf-web"}, told  # vnf-batch has nothing on c0
+        for meta in told.values():
+            assert meta["retire"] is True
+            assert meta["capacity_removed"] == {"hosts": 1, "vcpus": 4, "memory_mb": 8192}, meta
+
+
+def retire_then_abort_seed() -> SimSeed:
+    """c0 busy, c1 empty (both retired by the session), c2 outside the session with room for c0's instances."""
+    return SimSeed(hosts=[SimHostSpec(name=h, vcpus=4, memory_mb=8192) for h in ("c0", "c1", "c2")],
+                   servers=[SimServerSpec(name="alpha-0", project_id="alpha", vcpus=1, memory_mb=512, host="c0"),
+                            SimServerSpec(name="beta-0", project_id="beta", vcpus=1, memory_mb=512, host="c0")])
+
+
+@pytest.mark.parametrize("flow", ["default", "vnf"])
+async def test_an_abort_does_not_bring_a_retired_host_back(ts_env: WorkflowEnvironment, tmp_path: Path,
+                                                           flow: str) -> None:
+    async with stack(ts_env, tmp_path, retire_then_abort_seed(), silent("alpha", "beta")) as st:
+        sid = await st.start(hosts=["c0", "c1"], workflow=flow, retire=True, reply_windows=LONG_WINDOWS)
+        for pid in ("alpha", "beta"):
+            await wait_asked(st, sid, pid, "MAINTENANCE")
+            assert (await answer(st, sid, pid, "ACK_MAINTENANCE")).status_code == 200
+
+        async def c1_retired() -> bool | None:
+            d = await detail(st, sid)
+            return True if next(h for h in d["hosts"] if h["name"] == "c1")["retired"] else None
+
+        # The empty c1 is retired at once; c0's owners are asked and stay silent: the session is mid-way.
+        await poll(c1_retired, "c1 retired", 20)
+        assert (await st.admin.delete(f"/maintenance/{sid}")).status_code == 200
+        ended = await st.result(sid, timeout=60)
+        assert ended.aborted and ended.state == SessionState.MAINTENANCE_FAILED
+        hosts = {h.name: h for h in st.cloud.snapshot().hosts}
+        assert not hosts["c1"].enabled and hosts["c1"].disabled_reason == retired_reason(sid), hosts["c1"]
+        assert hosts["c0"].enabled and hosts["c2"].enabled, hosts
+        assert ended.host("c1").retired and not ended.host("c0").retired
+        assert disable_reason(sid) != retired_reason(sid)
