@@ -78,3 +78,23 @@ async def test_an_abort_does_not_bring_a_retired_host_back(ts_env: WorkflowEnvir
         assert hosts["c0"].enabled and hosts["c2"].enabled, hosts
         assert ended.host("c1").retired and not ended.host("c0").retired
         assert disable_reason(sid) != retired_reason(sid)
+
+
+async def test_vnf_asks_to_scale_in_rather_than_move_onto_a_retiring_host(ts_env: WorkflowEnvironment,
+                                                                          tmp_path: Path) -> None:
+    """Room outside the session for one of two instances: the retiring hosts are never targets (their capacity goes
+    for good), so the vnf flow asks the project to scale in instead of parking an instance on the next to go."""
+    seed = SimSeed(hosts=[SimHostSpec(name="c0", vcpus=4, memory_mb=8192), SimHostSpec(name="c1", vcpus=4,
+                                                                                        memory_mb=8192),
+                          SimHostSpec(name="c2", vcpus=1, memory_mb=1024)],
+                   servers=[SimServerSpec(name="vnf-web-0", project_id="vnf-web", vcpus=1, memory_mb=1024, host="c0"),
+                            SimServerSpec(name="vnf-web-1", project_id="vnf-web", vcpus=1, memory_mb=1024, host="c1")])
+    web = [p for p in vnfms() if p.project_id == "vnf-web"]
+    async with stack(ts_env, tmp_path, seed, web) as st:
+        sid = await st.start(hosts=["c0", "c1"], workflow="vnf", retire=True)
+        ended = await st.result(sid)
+        assert ended.state == SessionState.MAINTENANCE_DONE, ended.reason
+        assert "SCALE_IN" in [e.state for e in st.vnfm.state.events], st.vnfm.state.events
+        after = st.cloud.snapshot()
+        assert [s.host for s in after.servers] == ["c2"], after.servers
+        assert all(ended.host(h).retired for h in ("c0", "c1"))
