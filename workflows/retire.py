@@ -12,7 +12,9 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from fenix.constants import retired_reason
     from fenix.models.cloud import CloudSnapshot
+    from fenix.models.cloud_ops import HostResult
     from fenix.models.hosts import HostState
     from fenix.models.session import HostPhase, SessionDetail, SessionInput
     from workflows.host_events import send_host_event
@@ -24,6 +26,11 @@ def retire_metadata(snap: CloudSnapshot, targets: list[str]) -> dict[str, object
     gone = [h for h in snap.hosts if h.name in set(targets)]
     return {"retire": True, "capacity_removed": {"hosts": len(gone), "vcpus": sum(h.vcpus for h in gone),
                                                  "memory_mb": sum(h.memory_mb for h in gone)}}
+
+
+def retired_in_cloud(enable: HostResult, inp: SessionInput) -> bool:
+    """Whether a host the cleanup meant to enable again had been retired meanwhile (the enable left it alone)."""
+    return not enable.host.enabled and enable.host.disabled_reason == retired_reason(inp.session_id)
 
 
 def host_retired(detail: SessionDetail, outbox: Outbox, inp: SessionInput, host: str) -> None:
