@@ -10,7 +10,7 @@ from temporalio.testing import WorkflowEnvironment
 from demo.stack import stack
 from fenix.models.hosts import HostState
 from fenix.models.session import SessionState
-from tests.api.helpers import LONG_WINDOWS, answer, silent, two_host_seed, wait_asked
+from tests.api.helpers import LONG_WINDOWS, answer, assert_error, silent, two_host_seed, wait_asked
 from tests.api.hooks import hooks
 from tests.api.test_host_events import subscribe_service
 from tests.waiting import poll
@@ -20,6 +20,13 @@ async def test_a_retired_host_is_shown_and_announced_as_retired(ts_env: Workflow
     async with hooks() as received, stack(ts_env, tmp_path, two_host_seed(busy="c0", empty="c1"),
                                           silent("alpha", "beta")) as st:
         await subscribe_service(st, received)
+        bad = await st.admin.post("/maintenance", json={"hosts": ["c0"], "maintenance_at": "2020-01-01 00:00:00",
+                                                        "retire": "maybe"})
+        assert_error(bad, 422, "retire")
+        async with st.as_project("alpha") as project:  # retiring is an admin action
+            denied = await project.post("/maintenance", json={"hosts": ["c0"], "retire": True,
+                                                              "maintenance_at": "2020-01-01 00:00:00"})
+            assert denied.status_code == 403, denied.text
         sid = await st.start(hosts=["c0"], retire=True, reply_windows=LONG_WINDOWS)
         for pid in ("alpha", "beta"):
             await wait_asked(st, sid, pid, "MAINTENANCE")
