@@ -29,14 +29,14 @@ async def test_a_retired_host_is_shown_and_announced_as_retired(ts_env: Workflow
             assert denied.status_code == 403, denied.text
         sid = await st.start(hosts=["c0"], retire=True, reply_windows=LONG_WINDOWS)
         for pid in ("alpha", "beta"):
-            await wait_asked(st, sid, pid, "MAINTENANCE")
+            await wait_asked(st, sid, pid, "MAINTENANCE", timeout=60)
             assert (await answer(st, sid, pid, "ACK_MAINTENANCE")).status_code == 200
         for pid in ("alpha", "beta"):
-            await wait_asked(st, sid, pid, "PREPARE_MAINTENANCE")
+            await wait_asked(st, sid, pid, "PREPARE_MAINTENANCE", timeout=60)
             assert (await answer(st, sid, pid, "ACK_PREPARE_MAINTENANCE",
                                  instance_action="MIGRATE")).status_code == 200
         # Emptied and retired; the session waits for the projects' last answers.
-        await wait_asked(st, sid, "alpha", "MAINTENANCE_COMPLETE")
+        await wait_asked(st, sid, "alpha", "MAINTENANCE_COMPLETE", timeout=60)
         r = await st.admin.get("/hosts/c0")
         assert r.status_code == 200, r.text
         shown = r.json()
@@ -47,7 +47,7 @@ async def test_a_retired_host_is_shown_and_announced_as_retired(ts_env: Workflow
         assert ended.state == SessionState.MAINTENANCE_DONE, ended.reason
         want = [("c0", HostState.PLANNED), ("c0", HostState.DISABLED), ("c0", HostState.RETIRED)]
         await poll(lambda: all(len(received.host_events(f)) >= len(want) for f in ("native", "aodh")) or None,
-                   "RETIRED delivered", 10)
+                   "RETIRED delivered", 30)
         for fmt in ("native", "aodh"):
             assert received.host_events(fmt) == want, fmt
         c0 = next(h for h in st.cloud.snapshot().hosts if h.name == "c0")

@@ -6,18 +6,28 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
-from demo.stack import stack
+from demo.stack import Stack, stack
 from fenix.cloud.simulated import SimHostSpec, SimSeed, SimServerSpec
-from fenix.constants import disable_reason, retired_reason
+from fenix.constants import disable_reason, host_workflow_id, retired_reason, session_workflow_id
 from fenix.models.session import HostPhase, SessionState
 from tests.api.helpers import LONG_WINDOWS, answer, detail, silent, wait_asked
 from tests.waiting import poll
 from tests.workflows.test_session_flow import roomy_seed, vnfms
+from worker import WORKFLOWS
 
 PLUGINS = [{"plugin": "dummy", "type": "host", "metadata": {"seconds": 0.01}},
            {"plugin": "dummy", "type": "compute", "metadata": {"seconds": 0.01}}]
+
+
+async def assert_replays(st: Stack, sid: str, hosts: list[str]) -> None:
+    """A retire session's own histories (session and host children) replay on this code."""
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+    for wid in [session_workflow_id(sid), *(host_workflow_id(sid, h) for h in hosts)]:
+        await replayer.replay_workflow(await st.client.get_workflow_handle(wid).fetch_history())
 
 
 @pytest.mark.parametrize("flow", ["default", "vnf"])
@@ -46,6 +56,7 @@ async def test_retired_hosts_are_emptied_and_left_disabled(ts_env: WorkflowEnvir
         for meta in told.values():
             assert meta["retire"] is True
             assert meta["capacity_removed"] == {"hosts": 1, "vcpus": 4, "memory_mb": 8192}, meta
+        await assert_replays(st, sid, ["c0"])
 
 
 def retire_then_abort_seed() -> SimSeed:
@@ -61,7 +72,7 @@ async def test_an_abort_does_not_bring_a_retired_host_back(ts_env: WorkflowEnvir
     async with stack(ts_env, tmp_path, retire_then_abort_seed(), silent("alpha", "beta")) as st:
         sid = await st.start(hosts=["c0", "c1"], workflow=flow, retire=True, reply_windows=LONG_WINDOWS)
         for pid in ("alpha", "beta"):
-            await wait_asked(st, sid, pid, "MAINTENANCE")
+            await wait_asked(st, sid, pid, "MAINTENANCE", timeout=60)
             assert (await answer(st, sid, pid, "ACK_MAINTENANCE")).status_code == 200
 
         async def c1_retired() -> bool | None:
@@ -69,7 +80,7 @@ async def test_an_abort_does_not_bring_a_retired_host_back(ts_env: WorkflowEnvir
             return True if next(h for h in d["hosts"] if h["name"] == "c1")["retired"] else None
 
         # The empty c1 is retired at once; c0's owners are asked and stay silent: the session is mid-way.
-        await poll(c1_retired, "c1 retired", 20)
+        await poll(c1_retired, "c1 retired", 60)
         assert (await st.admin.delete(f"/maintenance/{sid}")).status_code == 200
         ended = await st.result(sid, timeout=60)
         assert ended.aborted and ended.state == SessionState.MAINTENANCE_FAILED
@@ -78,6 +89,7 @@ async def test_an_abort_does_not_bring_a_retired_host_back(ts_env: WorkflowEnvir
         assert hosts["c0"].enabled and hosts["c2"].enabled, hosts
         assert ended.host("c1").retired and not ended.host("c0").retired
         assert disable_reason(sid) != retired_reason(sid)
+        await assert_replays(st, sid, ["c1"])
 
 
 async def test_vnf_asks_to_scale_in_rather_than_move_onto_a_retiring_host(ts_env: WorkflowEnvironment,
