@@ -104,6 +104,8 @@ class CloudActivities:
         with cloud_errors():
             before = self._driver.get_compute_host(req.host)
             if not before.enabled:
+                if req.replaces is not None and before.disabled_reason == req.replaces:
+                    return HostResult(host=self._driver.disable_host(req.host, req.reason), changed=True)
                 if req.reason and before.disabled_reason != req.reason:
                     raise ApplicationError(f"host {req.host} was disabled by someone else meanwhile "
                                            f"({before.disabled_reason or 'no reason given'})",

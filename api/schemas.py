@@ -100,6 +100,8 @@ class SessionCreate(BaseModel):
                                                          "once after the first N hosts (a canary), or `never`")
     on_failure: OnFailure = Field("fail", description="a failed host fails the session (`fail`), or parks it "
                                                       "paused for retry / skip / abort (`pause`)")
+    retire: bool = Field(False, description="retire the hosts: empty them as for maintenance, then leave them "
+                                            "disabled for good (no plug-ins, never enabled again)")
 
     @field_validator("maintenance_at", mode="before")
     @classmethod

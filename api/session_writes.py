@@ -40,7 +40,7 @@ def session_input(body: SessionCreate, session_id: str, settings: Settings, requ
                         max_scale_in_rounds=body.max_scale_in_rounds,
                         move_retry=_move_retry(body.move_retry, settings),
                         max_parallel_hosts=body.max_parallel_hosts, warn_ahead=body.warn_ahead,
-                        pause_after=body.pause_after, on_failure=body.on_failure,
+                        pause_after=body.pause_after, on_failure=body.on_failure, retire=body.retire,
                         api_url=settings.api_url, admin_project_id=settings.admin_project_id,
                         requested_by=requested_by, delivery_grace_s=settings.delivery_grace_s,
                         drain_limit_s=settings.notice_drain_limit_s)

@@ -114,6 +114,8 @@ def session_start(
     on_failure: Annotated[str | None, typer.Option(
         metavar="fail|pause", show_default=False,
         help="On a failed host: fail the session (default), or pause it for retry / skip / abort.")] = None,
+    retire: Annotated[bool, typer.Option(
+        "--retire", help="Retire the hosts: empty them, then leave them disabled for good (not upgraded).")] = False,
     watch: Annotated[bool, typer.Option("--watch", "-w", help="Then follow it like `session watch`.")] = False,
     interval: Annotated[float, typer.Option(min=0.05, help="Seconds between polls with --watch.")] = 2.0,
     url: UrlOption = None, token: TokenOption = None, http_timeout: TimeoutOption = DEFAULT_TIMEOUT_S,
@@ -140,6 +142,8 @@ def session_start(
         body["pause_after"] = int(pause_after) if pause_after.isdigit() else pause_after
     if on_failure is not None:
         body["on_failure"] = on_failure
+    if retire:
+        body["retire"] = True
     with api_client(url, token, http_timeout) as api:
         created = api.call("POST", "/maintenance", _Started, body)
         typer.echo(created.session_id)

@@ -34,6 +34,12 @@ def disable_reason(session_id: str) -> str:
     return f"fenix maintenance session {session_id}"
 
 
+def retired_reason(session_id: str) -> str:
+    """The reason on a host a `retire` session emptied: no cleanup enables it, as it no longer carries
+    `disable_reason` (every re-enable checks for exactly that)."""
+    return f"{disable_reason(session_id)}: retired"
+
+
 def host_workflow_id(session_id: str, host: str) -> str:
     return f"{_SESSION_PREFIX}{session_id}{_HOST_INFIX}{host}"
 

@@ -20,7 +20,7 @@ from temporalio.workflow import ChildWorkflowCancellationType, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.cloud import CloudActivities
-    from fenix.constants import SA_HOSTS, SA_STATE, disable_reason, host_workflow_id
+    from fenix.constants import SA_HOSTS, SA_STATE, disable_reason, host_workflow_id, retired_reason
     from fenix.metrics import Figures
     from fenix.models import session_pages
     from fenix.models.audit import Actor
@@ -54,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.options import CLOUD_CALL, PLUGIN
     from workflows.outbox import Outbox
     from workflows.patches import CAPABILITIES
+    from workflows.retire import host_retired
     from workflows.steering import Steering
     from workflows.window import Window
 
@@ -287,7 +288,7 @@ class SessionContext:
     async def _maintain(self, host: str, plan: dict[str, InstanceAction], owners: dict[str, str] | None,
                         rules: list[PlacementRule] | None) -> None:
         inp = self.inp
-        maintained = [h.name for h in self.detail.hosts if h.maintained]
+        maintained = [h.name for h in self.detail.hosts if h.maintained and not h.retired]
         pending = [h.name for h in self.detail.hosts if not h.maintained and h.name != host]
         result: HostMaintenanceResult = await workflow.execute_child_workflow(
             HostMaintenanceWorkflow.run,
@@ -299,12 +300,18 @@ class SessionContext:
                 preferred_hosts=maintained,
                 avoid_hosts=pending, session_metadata=inp.metadata, api_url=inp.api_url,
                 admin_project_id=inp.admin_project_id, read_facts=workflow.patched(CAPABILITIES),
-                actions=[a for a in inp.actions if a.type in (ActionType.HOST, ActionType.COMPUTE)]),
+                actions=[a for a in inp.actions if a.type in (ActionType.HOST, ActionType.COMPUTE)],
+                retire_reason=retired_reason(inp.session_id) if inp.retire else None),
             id=host_workflow_id(inp.session_id, host),
             # An abort reaches the host through the parent, and the parent waits for the host to
             # stop before it re-enables hosts, so nothing runs after the cleanup.
             cancellation_type=ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
             parent_close_policy=ParentClosePolicy.REQUEST_CANCEL)
+        if result.retired:
+            host_retired(self.detail, self.outbox, inp, host)
+            self.log("host", f"{host} emptied and retired: left disabled for good", host=host)
+            self.upsert_hosts()
+            return
         record = self.detail.host(host)
         record.maintained = True
         record.phase = HostPhase.MAINTAINED

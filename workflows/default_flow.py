@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.flow import check_scale_in_rounds, complete, tell_and_wait
     from workflows.options import REGISTRY_QUERY
     from workflows.patches import GROUP_PLACEMENT
+    from workflows.retire import retire_metadata
 
 
 class DefaultFlow:
@@ -37,10 +38,10 @@ class DefaultFlow:
 
     async def body(self) -> None:
         ctx, inp = self.ctx, self.ctx.inp
-        await ctx.start()
+        first, targets = await ctx.start()
         group_placement = workflow.patched(GROUP_PLACEMENT)
 
-        await tell_and_wait(ctx)
+        await tell_and_wait(ctx, retire_metadata(first, targets) if inp.retire else None)
 
         scale_in_rounds = 0
         while True:
@@ -58,7 +59,7 @@ class DefaultFlow:
                 for host in empty:
                     await ctx.maintain(host, {}, rules=self._rules)
                 continue
-            maintained = {h.name for h in ctx.detail.hosts if h.maintained}
+            maintained = {h.name for h in ctx.detail.hosts if h.maintained and not h.retired}
             candidate = host_to_empty(snap, pending, maintained, self._rules)
             if candidate is None:
                 vcpus, ram = capacity_shortfall(snap, pending)

@@ -76,6 +76,8 @@ class HostMaintenanceWorkflow:
         if own:
             await self._wait_own_action(own)
         await self._evacuate_leftovers()
+        if inp.retire_reason is not None:
+            return await self._retire(inp.retire_reason)
 
         raise_if_cancelled()
         await self._progress(phase=HostPhase.IN_MAINTENANCE)
@@ -91,6 +93,19 @@ class HostMaintenanceWorkflow:
                                                      read_facts=inp.read_facts), **CLOUD_CALL)
         self._result.enabled, self._result.facts = True, res.facts
         await self._progress(phase=HostPhase.MAINTAINED)
+        await self._outbox.drain()
+        await asyncio.gather(*self._notes)
+        return self._result
+
+    async def _retire(self, reason: str) -> HostMaintenanceResult:
+        """Leave the empty host disabled for good: no plug-ins (it is not upgraded), no IN_MAINTENANCE or
+        MAINTENANCE_COMPLETE; the session sends RETIRED. The new reason is what keeps every cleanup off it."""
+        raise_if_cancelled()
+        await workflow.execute_activity_method(
+            CloudActivities.disable_host, HostRequest(host=self._inp.host, reason=reason,
+                                                      replaces=self._inp.disable_reason), **CLOUD_CALL)
+        self._result.retired = True
+        await self._progress(phase=HostPhase.RETIRED)
         await self._outbox.drain()
         await asyncio.gather(*self._notes)
         return self._result

@@ -54,6 +54,8 @@ def send_hosts_event(outbox: Outbox, inp: SessionInput, hosts: list[str], state:
 
 def host_state(record: HostRecord, session_ended: bool) -> HostState:
     """What an infrastructure service is told of one host record."""
+    if record.retired:
+        return HostState.RETIRED
     if record.phase == HostPhase.PENDING:
         return HostState.CANCELLED if session_ended else HostState.PLANNED
     if record.phase in (HostPhase.DISABLED, HostPhase.EVACUATING):

@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.options import CLEANUP
     from workflows.owned_constraints import OwnedVnfFlow
     from workflows.patches import FAITHFUL_VNFM, SETTLE_AT_CLEANUP
+    from workflows.retire import host_retired, retired_in_cloud
     from workflows.session_reads import SessionReads
     from workflows.settle import settle_moves
     from workflows.steering_handlers import SessionSteering
@@ -160,6 +161,9 @@ class MaintenanceSessionWorkflow(SessionSteering, SessionReads):
             elif progress.phase == HostPhase.MAINTAINED:
                 record.disabled_by_session = False
                 self._ctx.upsert_hosts()
+            elif progress.phase == HostPhase.RETIRED:
+                # At once, not when the child's result comes: an abort from now on must not count it as its own.
+                record.disabled_by_session, record.retired = False, True
         if progress.instance is not None:
             o = progress.instance
             inst = self._detail.instance(o.instance_id)
@@ -254,9 +258,12 @@ class MaintenanceSessionWorkflow(SessionSteering, SessionReads):
         for record in self._detail.hosts:
             if record.disabled_by_session:
                 ctx.current(f"failed: {reason}; re-enabling {record.name}")
-                await workflow.execute_activity_method(
+                enabled = await workflow.execute_activity_method(
                     CloudActivities.enable_host, HostRequest(host=record.name, reason=ctx.disable_reason),
                     **CLEANUP)
+                if inp.retire and retired_in_cloud(enabled, inp):  # the abort raced the host's retirement
+                    host_retired(self._detail, ctx.outbox, inp, record.name)
+                    continue
                 if host_events_on():  # also a host disabled but not yet in maintenance: back in service
                     send_host_event(ctx.outbox, inp, record.name, HostState.MAINTENANCE_COMPLETE)
                 elif record.phase == HostPhase.IN_MAINTENANCE:

@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.lane import carry_out
     from workflows.options import CLOUD_CALL, REGISTRY_QUERY
     from workflows.patches import ADMISSION_LOOKAHEAD, CLOCK_IN_LOOP, DEADLINE_FROM_DELIVERY
+    from workflows.retire import retire_metadata
     from workflows.steering import extend_lead_times
     from workflows.vnf_questions import VnfQuestions, to_ts
 
@@ -102,6 +103,8 @@ class VnfFlow:
                            warn_within_budget=ctx.faithful,
                            lookahead=ctx.faithful and workflow.patched(ADMISSION_LOOKAHEAD))
         self.questions.pacer = self.pacer
+        if inp.retire:
+            self.pacer.retiring(targets)
         self._last_refresh = await stable_now()
         missing = sorted({i.project_id for i in self.pacer.insts.values()
                           if i.origin in targets and i.step == Step.PENDING and not i.registered})
@@ -109,7 +112,8 @@ class VnfFlow:
             ctx.log("info", "instances without registered constraints get the defaults (lead_time 120 s, the "
                             f"session's default action) in project(s) {', '.join(missing)}")
 
-        await tell_and_wait(ctx, metadata={"workflow": "vnf"})
+        await tell_and_wait(ctx, metadata={"workflow": "vnf", **(retire_metadata(snap, targets) if inp.retire
+                                                                  else {})})
         await self._loop()
         await complete(ctx)
 
@@ -309,7 +313,7 @@ class VnfFlow:
             return
         finally:
             self._dirty = True
-        if self.ctx.detail.host(host).skipped:  # on_failure: pause, and the operator chose skip
+        if self.ctx.detail.host(host).skipped or self.ctx.detail.host(host).retired:  # skipped: the operator's
             self.pacer.host_skipped(host)
             return
         self.pacer.host_maintained(host)

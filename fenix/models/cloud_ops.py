@@ -17,6 +17,7 @@ class HostRequest(BaseModel):
     host: str
     reason: str = ""
     read_facts: bool = False  # also read the host's facts (the read before disabling, the read after enabling)
+    replaces: str | None = None  # disable_host: the one other reason it may overwrite (retiring a disabled host)
 
 
 class HostResult(BaseModel):

@@ -37,6 +37,8 @@ class HostMaintenanceInput(BaseModel):
     api_url: str
     admin_project_id: str
     read_facts: bool = False  # the enable_host activity also reads the host's facts (patch CAPABILITIES)
+    # Set: a `retire` session; once empty the host gets this reason instead of plug-ins and enable.
+    retire_reason: str | None = None
 
 
 class InstanceOutcome(BaseModel):
@@ -76,6 +78,7 @@ class HostMaintenanceResult(BaseModel):
     plugin_runs: list[PluginRunRecord] = Field(default_factory=list)
     enabled: bool = False
     facts: HostFacts | None = None  # read as the host was enabled again (with `read_facts`)
+    retired: bool = False
 
 
 # How an OWN_ACTION wait counts its time. "waits": the sum of its own timers, no clock reading (the lane's). The

@@ -136,6 +136,8 @@ class SessionInput(BaseModel):
     # failed host parks the session (paused, waiting for retry/skip/abort) instead of failing it.
     pause_after: PauseAfter = "never"
     on_failure: OnFailure = "fail"
+    # Retire the hosts (use case 9): emptied with the same conversation, then left disabled for good, not upgraded.
+    retire: bool = False
 
 
 class HostPhase(StrEnum):
@@ -145,6 +147,7 @@ class HostPhase(StrEnum):
     IN_MAINTENANCE = "IN_MAINTENANCE"
     MAINTAINED = "MAINTAINED"
     FAILED = "FAILED"
+    RETIRED = "RETIRED"  # emptied and left disabled for good (a `retire` session); also `maintained` (done)
 
 
 class HostRecord(BaseModel):
@@ -153,6 +156,7 @@ class HostRecord(BaseModel):
     phase: HostPhase = HostPhase.PENDING
     disabled_by_session: bool = False
     maintained: bool = False
+    retired: bool = False  # `retire`: emptied and left disabled; never a target, never enabled again
     skipped: bool = False  # its failure was skipped by the operator: left disabled, not maintained
     held_by: list[str] = Field(default_factory=list)  # `vnf`: what keeps this host from its next step, now
     # Read as the session disabled it and as it enabled it again (workflows/capabilities.py); None: not read (a

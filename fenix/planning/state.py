@@ -196,6 +196,13 @@ class PlanState:
         self._enabled[host] = False
         self.host_maintained(host)
 
+    def retiring(self, hosts: list[str]) -> None:
+        """A `retire` session's hosts: their capacity never comes back, so none is ever a target (instances land
+        outside the session only, and the scale-in ask counts on nothing the session takes away)."""
+        self._skipped.update(hosts)
+        self._enabled.update(dict.fromkeys(hosts, False))
+        self._moved()
+
     # --- queries ---------------------------------------------------------------------------------------
     def on_host(self, host: str) -> list[Inst]:
         """Instances the session must get off `host` (still there or on their way)."""

@@ -10,7 +10,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.cloud import CloudActivities
 from fenix.cloud.simulated import SimHostSpec, SimSeed, SimulatedCloud
-from fenix.constants import disable_reason
+from fenix.constants import disable_reason, retired_reason
 from fenix.models.cloud_ops import HostRequest
 
 OURS = disable_reason("s1")
@@ -43,3 +43,19 @@ def test_someone_elses_disable_is_never_taken_over(tmp_path: Path) -> None:
     assert not env.run(acts.enable_host, HostRequest(host="h1", reason=OURS)).changed
     host = sim.get_compute_host("h1")
     assert not host.enabled and host.disabled_reason == "operator: RAM swap"
+
+
+def test_retiring_replaces_only_our_own_reason_and_no_cleanup_undoes_it(tmp_path: Path) -> None:
+    sim, acts = cloud(tmp_path)
+    env = ActivityEnvironment()
+    retire = HostRequest(host="h1", reason=retired_reason("s1"), replaces=OURS)
+    env.run(acts.disable_host, HostRequest(host="h1", reason=OURS))
+    assert env.run(acts.disable_host, retire).changed
+    assert not env.run(acts.disable_host, retire).changed  # a retry
+    # Every re-enable names the session's maintenance reason: a retired host stays disabled.
+    assert not env.run(acts.enable_host, HostRequest(host="h1", reason=OURS)).changed
+    assert sim.get_compute_host("h1").disabled_reason == retired_reason("s1")
+    # Someone else's reason is not replaced either.
+    sim.disable_host("h1", "operator: RAM swap")
+    with pytest.raises(ApplicationError, match="disabled by someone else"):
+        env.run(acts.disable_host, retire)
