@@ -142,7 +142,7 @@ def main() -> None:
         row = measure(n, preview=not args.no_preview)
         table.add_row(*(f"{row[c]:.0f}" if c in ("hosts", "instances") else f"{row[c]:.2f}" if c in row else "-"
                         for c in cols))
-    Console().print(table)
+    Console(width=160).print(table)
 
 
 if __name__ == "__main__":
