@@ -12,6 +12,7 @@ from fenix.models.cloud import CloudSnapshot, GroupPolicy, ServerStatus
 from fenix.models.constraints import GroupConstraints, InstanceConstraints, InstanceFields
 from fenix.models.plan import MoveEstimates
 from fenix.models.session import MOVE_ACTIONS, InstanceAction
+from fenix.planning.bestfit import BestFit
 from fenix.planning.model import HostStep, Inst, Step, group_from
 
 
@@ -54,6 +55,7 @@ class PlanState:
         self._nova_peers: dict[str, set[str]] = {}
         self._members: dict[str, list[Inst]] = {}
         self._feasible: dict[tuple[str, bool], bool] = {}  # placeability per host, valid within one decide()
+        self._fit_bases: dict[tuple[int, bool], BestFit] = {}  # _plan_fits' free room, per (_version, double)
         # Ranking inputs, computed once per decide() (heuristics: a little staleness within one decision is fine;
         # decide() runs in workflow code at every event, also on replay, so it must stay cheap).
         self._chains: dict[str, float] = {}
