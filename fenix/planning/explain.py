@@ -14,17 +14,20 @@ class Explain(ScaleIn):
     """The holds and waits of every host, for one decision."""
 
     def _explain(self, d: Decision, now: float) -> None:
+        # Nothing below changes hosts or capacity: hosts in progress and the free room are read once, not per host.
+        progress = len(self.in_progress())
+        room = self._room()
         for host, step in self.hosts.items():
             why: list[str] = []
             waits: list[tuple[str, str]] = []
             if step == HostStep.PENDING:
-                if len(self.in_progress()) >= self.max_parallel:
-                    why.append(f"parallel limit: {len(self.in_progress())} of max_parallel_hosts "
+                if progress >= self.max_parallel:
+                    why.append(f"parallel limit: {progress} of max_parallel_hosts "
                                f"{self.max_parallel} host(s) in progress")
                     waits.append(("parallel_limit", ""))
                 elif not self._feasible.get((host, True), self._feasible.get((host, False), True)):
                     why.append("capacity: its instances do not fit on the other hosts "
-                               f"({self._shortfall_text(host)})")
+                               f"({self._shortfall_text(host, room)})")
                     waits.append(("capacity", ""))
                 else:
                     why.append("waiting for a host in progress to be maintained (its instances would otherwise "

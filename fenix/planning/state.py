@@ -55,7 +55,8 @@ class PlanState:
         self._nova_peers: dict[str, set[str]] = {}
         self._members: dict[str, list[Inst]] = {}
         self._feasible: dict[tuple[str, bool], bool] = {}  # placeability per host, valid within one decide()
-        self._fit_bases: dict[tuple[int, bool], BestFit] = {}  # _plan_fits' free room, per (_version, double)
+        # _plan_fits' hosts in progress and free room, per (_version, double_moves): the same for every host tried.
+        self._fit_bases: dict[tuple[int, bool], tuple[list[str], BestFit]] = {}
         # Ranking inputs, computed once per decide() (heuristics: a little staleness within one decision is fine;
         # decide() runs in workflow code at every event, also on replay, so it must stay cheap).
         self._chains: dict[str, float] = {}

@@ -73,12 +73,13 @@ class Targets(PlanState):
         if key not in self._fit_bases:
             if len(self._fit_bases) >= 4:
                 self._fit_bases.clear()
-            progress = set(self.in_progress())
-            free = {h: v for h, v in self._free.items() if h not in progress}
-            self._fit_bases[key] = self._fit(free, double_moves=double_moves,
-                                             min_vcpus=min((i.vcpus for i in self.insts.values()), default=0))
-        fit = self._fit_bases[key].copy()
-        todo = self._to_place(self.in_progress() + [host])
+            progress = self.in_progress()
+            free = {h: v for h, v in self._free.items() if h not in set(progress)}
+            self._fit_bases[key] = progress, self._fit(free, double_moves=double_moves, min_vcpus=min(
+                (i.vcpus for i in self.insts.values()), default=0))
+        progress, base = self._fit_bases[key]
+        fit = base.copy()
+        todo = self._to_place(progress + [host])
         saved = {i.id: i.host for i in todo}
         try:
             return self._place_all(todo, fit, {}, exclude=host)
