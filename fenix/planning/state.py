@@ -61,6 +61,7 @@ class PlanState:
         # decide() runs in workflow code at every event, also on replay, so it must stay cheap).
         self._chains: dict[str, float] = {}
         self._served_now: dict[str, bool] = {}
+        self._rank_keys: dict[str, tuple[int, float, float, int, str]] = {}  # _rank's keys, per decide()
         self._depths: dict[str, int] = {}
         self._by_host: dict[str, list[Inst]] | None = None  # on_host() index; None after any move of an instance
         self._epoch = 0  # bumped whenever capacity may have changed
