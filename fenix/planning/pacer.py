@@ -38,7 +38,7 @@ class Pacer(Explain, Urgency, Forecast):
 
     def decide(self, now: float) -> Decision:
         d = Decision()
-        self._feasible, self._chains, self._served_now = {}, {}, {}
+        self._feasible, self._chains, self._served_now, self._rank_keys = {}, {}, {}, {}
         self._maintain_drained(d)
         self._admit(d, now)
         self._notify(d, now)
