@@ -138,11 +138,13 @@ def main() -> None:
             "decide_first_ms", "decide_steady_ms", "preview_s"]
     for c in cols:
         table.add_column(c, justify="right")
+    console = Console(width=160)
     for n in args.hosts:
         row = measure(n, preview=not args.no_preview)
+        console.print(row)  # as it comes: a preview at size takes a while
         table.add_row(*(f"{row[c]:.0f}" if c in ("hosts", "instances") else f"{row[c]:.2f}" if c in row else "-"
                         for c in cols))
-    Console(width=160).print(table)
+    console.print(table)
 
 
 if __name__ == "__main__":
