@@ -11,7 +11,7 @@ from fenix.planning.scale_in import ScaleIn
 
 
 class Explain(ScaleIn):
-    """The holds and waits of every host, for one decision."""
+    """The holds and waits of every host, and the next deadline, for one decision."""
 
     def _explain(self, d: Decision, now: float) -> None:
         # Nothing below changes hosts or capacity: hosts in progress and the free room are read once, not per host.
@@ -43,6 +43,10 @@ class Explain(ScaleIn):
                 waits.append(("maintenance", ""))
             d.holds[host] = why
             d.waits[host] = list(dict.fromkeys(waits))
+
+    def _wake(self, d: Decision, now: float) -> None:
+        """The decision's `wake_at`: the next deadline of an instance on a draining host or a group's slot."""
+        for host, step in self.hosts.items():
             if step == HostStep.DRAINING:
                 for inst in self.on_host(host):
                     for t in (inst.actions_at, inst.retry_at):

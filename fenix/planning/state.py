@@ -23,7 +23,7 @@ class PlanState:
                  groups: Iterable[GroupConstraints], default_action: InstanceAction, max_parallel_hosts: int,
                  estimates: MoveEstimates | None = None, default_fields: InstanceFields | None = None,
                  warn_ahead: bool = True, lead_from_delivery: bool = False,
-                 warn_within_budget: bool = False, lookahead: bool = False) -> None:
+                 warn_within_budget: bool = False, lookahead: bool = False, explain: bool = True) -> None:
         self.est = estimates or MoveEstimates()
         self.max_parallel = max(1, max_parallel_hosts)
         self.warn_ahead = warn_ahead  # False: warn only when a host starts (Fenix's way; the benchmark's baseline)
@@ -39,6 +39,9 @@ class PlanState:
         # with long lead times starts with only the members on the first hosts the spare room allows, and each
         # round of it waits out its lead time again: the makespan grows by a lead time per under-filled round.
         self.lookahead = lookahead
+        # False (the plan preview): decisions leave out why each host waits (`holds`, `waits`) unless the session is
+        # stuck, so a decision need not try every pending host's placement, only the few it warns ahead.
+        self.explain = explain
         # Projects whose replies do not name the instance (Fenix-era VNFMs): at most one of their instances waits
         # for a reply at a time, so a bare reply can only mean that one.
         self.serial_projects: set[str] = set()

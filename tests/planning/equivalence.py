@@ -88,11 +88,12 @@ def default_flow(cloud: Cloud, rounds: int, rng: random.Random) -> list[Any]:
 
 
 def vnf_flow(cloud: Cloud, flags: dict[str, bool], inp: PlanInput, steps: int) -> list[Any]:
-    """Every decision of a plan preview's Pacer, and the preview itself."""
+    """Every decision of a plan preview's Pacer as a session's would be (with its holds), and the preview itself."""
     decisions: list[Any] = []
 
     class Recording(Pacer):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.pop("explain", None)  # a session's Pacer explains every decision
             super().__init__(*args, **{**kwargs, **flags})
 
         def decide(self, now: float) -> Any:
@@ -104,6 +105,18 @@ def vnf_flow(cloud: Cloud, flags: dict[str, bool], inp: PlanInput, steps: int) -
         _, result = preview.simulate(cloud.snap, inp.hosts, inp, cloud.instances, cloud.groups, MoveEstimates(),
                                      lookahead=flags["lookahead"])
     return [decisions, result.model_dump(mode="json")]
+
+
+def plan_preview(cloud: Cloud, flags: dict[str, bool], inp: PlanInput, steps: int) -> Any:
+    """The plan preview alone, its Pacer as the preview makes it (without holds) but for the release's options."""
+    class Options(Pacer):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **{**kwargs, **flags})
+
+    with mock.patch.object(preview, "Pacer", Options), mock.patch.object(preview, "MAX_STEPS", steps):
+        _, result = preview.simulate(cloud.snap, inp.hosts, inp, cloud.instances, cloud.groups, MoveEstimates(),
+                                     lookahead=flags["lookahead"])
+    return result.model_dump(mode="json")
 
 
 def digest(value: Any) -> str:
@@ -124,7 +137,8 @@ def case(name: str) -> dict[str, str]:
     session = sorted(rng.sample(cloud.hosts, max(1, len(cloud.hosts) * 3 // 4)))
     inp = PlanInput(hosts=session, max_parallel_hosts=rng.choice((1, 2, 4)), warn_ahead=rng.random() < 0.8,
                     default_action=rng.choice((InstanceAction.LIVE_MIGRATE, InstanceAction.MIGRATE)))
-    return {"default": digest(default_flow(cloud, rounds, rng)), "vnf": digest(vnf_flow(cloud, flags, inp, steps))}
+    return {"default": digest(default_flow(cloud, rounds, rng)), "vnf": digest(vnf_flow(cloud, flags, inp, steps)),
+            "preview": digest(plan_preview(cloud, flags, inp, steps))}
 
 
 def names() -> list[str]:
