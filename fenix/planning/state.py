@@ -210,9 +210,11 @@ class PlanState:
         if self._by_host is None:
             index: dict[str, list[Inst]] = {}
             for i in self._ordered():
-                if i.step != Step.DONE:
-                    for h in {i.host, i.source} - {None, ""}:
-                        index.setdefault(h, []).append(i)  # type: ignore[arg-type]
+                if i.step != Step.DONE:  # on its host, and on its source while it leaves (no set per instance)
+                    if i.host:
+                        index.setdefault(i.host, []).append(i)
+                    if i.source and i.source != i.host:
+                        index.setdefault(i.source, []).append(i)
             self._by_host = index
         return list(self._by_host.get(host, []))
 
