@@ -11,20 +11,23 @@ from fenix.planning.scale_in import ScaleIn
 
 
 class Explain(ScaleIn):
-    """The holds and waits of every host, for one decision."""
+    """The holds and waits of every host, and the next deadline, for one decision."""
 
     def _explain(self, d: Decision, now: float) -> None:
+        # Nothing below changes hosts or capacity: hosts in progress and the free room are read once, not per host.
+        progress = len(self.in_progress())
+        room = self._room()
         for host, step in self.hosts.items():
             why: list[str] = []
             waits: list[tuple[str, str]] = []
             if step == HostStep.PENDING:
-                if len(self.in_progress()) >= self.max_parallel:
-                    why.append(f"parallel limit: {len(self.in_progress())} of max_parallel_hosts "
+                if progress >= self.max_parallel:
+                    why.append(f"parallel limit: {progress} of max_parallel_hosts "
                                f"{self.max_parallel} host(s) in progress")
                     waits.append(("parallel_limit", ""))
                 elif not self._feasible.get((host, True), self._feasible.get((host, False), True)):
                     why.append("capacity: its instances do not fit on the other hosts "
-                               f"({self._shortfall_text(host)})")
+                               f"({self._shortfall_text(host, room)})")
                     waits.append(("capacity", ""))
                 else:
                     why.append("waiting for a host in progress to be maintained (its instances would otherwise "
@@ -40,6 +43,10 @@ class Explain(ScaleIn):
                 waits.append(("maintenance", ""))
             d.holds[host] = why
             d.waits[host] = list(dict.fromkeys(waits))
+
+    def _wake(self, d: Decision, now: float) -> None:
+        """The decision's `wake_at`: the next deadline of an instance on a draining host or a group's slot."""
+        for host, step in self.hosts.items():
             if step == HostStep.DRAINING:
                 for inst in self.on_host(host):
                     for t in (inst.actions_at, inst.retry_at):

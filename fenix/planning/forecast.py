@@ -40,7 +40,8 @@ class Forecast(Targets):
         try:
             for h in finished:
                 self.hosts[h] = HostStep.DONE
-            return self._place_all(todo, free, placed, double_moves=False)
+            fit = self._fit(free, double_moves=False, min_vcpus=min((i.vcpus for i in todo), default=0))
+            return self._place_all(todo, fit, placed)
         finally:
             self.hosts.update(saved)
 

@@ -22,6 +22,8 @@ How it decides (docs/constraints.md, "How the vnf workflow paces"):
 
 from __future__ import annotations
 
+from itertools import islice
+
 from fenix.models.session import MOVE_ACTIONS
 from fenix.planning.explain import Explain
 from fenix.planning.forecast import Forecast
@@ -38,19 +40,29 @@ class Pacer(Explain, Urgency, Forecast):
 
     def decide(self, now: float) -> Decision:
         d = Decision()
-        self._feasible, self._chains, self._served_now = {}, {}, {}
+        self._feasible, self._chains, self._served_now, self._rank_keys = {}, {}, {}, {}
         self._maintain_drained(d)
         self._admit(d, now)
         self._notify(d, now)
         self._act(d, now)
         self._maintain_drained(d)
-        self._explain(d, now)
+        if self.explain:
+            self._explain(d, now)
+        self._wake(d, now)
         if not d.start and not d.notify and not d.act and not d.maintain and not self.in_progress() \
                 and not self.done():
             need = self._scale_in_need()
             if need is not None:
                 d.scale_in = need
             else:
+                if not self.explain:
+                    # The reason names every host's holds, as a session's would: try each placement as _notify does
+                    # with explain on (nothing changed since, as nothing was decided).
+                    if self.warn_within_budget and self.warn_ahead:
+                        for h in self.hosts:
+                            if self.hosts[h] == HostStep.PENDING:
+                                self._placeable(h, double_moves=False)
+                    self._explain(d, now)
                 d.stuck = "no host can be emptied: " + "; ".join(
                     f"{h}: {', '.join(r)}" for h, r in sorted(d.holds.items()) if r)
         return d
@@ -104,7 +116,10 @@ class Pacer(Explain, Urgency, Forecast):
             # next (a warned member holds its group's slot until it moves), and a host that cannot be emptied may
             # first need a SCALE_IN, whose projects must not be told to prepare instances they are about to delete.
             ranked = self._rank(pending, now)
-            ahead = [h for h in ranked if self._placeable(h, double_moves=False)][: self.max_parallel]
+            # With explain on, the holds tell every pending host's placeability: each is tried. Without, only the
+            # first few are needed (trying each, every decision, made a plan preview at size take minutes).
+            found = (h for h in ranked if self._placeable(h, double_moves=False))
+            ahead = list(found)[: self.max_parallel] if self.explain else list(islice(found, self.max_parallel))
             if self.lookahead:
                 eta = self._admission_etas([h for h in ranked if h not in ahead], ahead, now)
                 ahead += list(eta)

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from fenix.models.cloud import CloudSnapshot, ComputeHost, GroupPolicy, Server
 from fenix.models.constraints import GroupConstraints, InstanceConstraints
 from fenix.models.host_run import PlacementRule
+from fenix.planning.bestfit import BestFit
 
 HARD_ANTI_AFFINITY = {GroupPolicy.ANTI_AFFINITY}
 
@@ -71,14 +72,62 @@ def placement_rules(instances: Iterable[InstanceConstraints],
     return rules
 
 
-def _full_hosts(rules: Sequence[PlacementRule], server: Server, locations: dict[str, str | None]) -> set[str]:
-    """Hosts where another member of one of the server's groups would exceed the group's limit."""
-    full: set[str] = set()
-    for rule in rules:
-        if server.id in rule.members:
-            there = Counter(locations.get(m) for m in rule.members if m != server.id)
-            full |= {h for h, n in there.items() if h is not None and n >= rule.max_per_host}
-    return full
+class _Cloud:
+    """One snapshot's indexes, built once per call: servers by host, locations, Nova peers, rules by member.
+
+    The public functions used to rebuild the locations and scan every host and group for each instance they placed,
+    which made `host_to_empty` O(hosts^2 x instances per host): 2 s of a workflow task at 300 hosts.
+    """
+
+    def __init__(self, snapshot: CloudSnapshot, rules: Sequence[PlacementRule]) -> None:
+        self.free = {h.name: (h.vcpus_free, h.memory_mb_free) for h in snapshot.hosts}
+        self.usable = [h.name for h in snapshot.hosts if h.enabled and h.up]
+        self.servers_on: dict[str | None, list[Server]] = {}
+        for s in snapshot.servers:
+            self.servers_on.setdefault(s.host, []).append(s)
+        self.location: dict[str, str | None] = {s.id: s.host for s in snapshot.servers}
+        self.peers: dict[str, set[str]] = {}
+        for group in snapshot.server_groups:
+            if group.policy in HARD_ANTI_AFFINITY:
+                for m in group.members:
+                    self.peers.setdefault(m, set(group.members) - {m})  # the first group holding it, as before
+        self.rules_of: dict[str, list[PlacementRule]] = {}
+        for rule in rules:
+            for m in dict.fromkeys(rule.members):
+                self.rules_of.setdefault(m, []).append(rule)
+        self.min_vcpus = min((s.vcpus for s in snapshot.servers), default=0)
+
+    def fit(self, preferred: set[str], avoid: set[str], capacity: Capacity | None = None,
+            min_vcpus: int | None = None) -> BestFit:
+        """The usable hosts in their tiers, with the snapshot's free room (or `capacity`'s)."""
+        free = ((h, capacity.vcpus.get(h, 0), capacity.ram.get(h, 0)) if capacity else (h, *self.free[h])
+                for h in self.usable)
+        return BestFit(free, lambda h: 0 if h in preferred else 2 if h in avoid else 1,
+                       self.min_vcpus if min_vcpus is None else min_vcpus)
+
+    def target(self, fit: BestFit, server: Server, placed: dict[str, str]) -> str | None:
+        def where(sid: str) -> str | None:
+            return placed[sid] if sid in placed else self.location.get(sid)
+
+        blocked = {where(p) for p in self.peers.get(server.id, ())}
+        for rule in self.rules_of.get(server.id, ()):
+            there = Counter(where(m) for m in rule.members if m != server.id)
+            blocked |= {h for h, n in there.items() if h is not None and n >= rule.max_per_host}
+        return fit.best(server.vcpus, server.memory_mb, lambda h: h != server.host and h not in blocked)
+
+    def plan(self, base: BestFit, host: str, leaving: set[str]) -> dict[str, str] | None:
+        fit = base.copy()
+        plan: dict[str, str] = {}
+        servers = sorted(self.servers_on.get(host, []), key=lambda s: (-s.memory_mb, -s.vcpus, s.id))
+        for server in servers:
+            if server.id in leaving:
+                continue
+            dest = self.target(fit, server, plan)
+            if dest is None:
+                return None
+            fit.take(dest, server.vcpus, server.memory_mb)
+            plan[server.id] = dest
+        return plan
 
 
 def choose_target(snapshot: CloudSnapshot, server: Server, *, preferred: set[str], avoid: set[str],
@@ -93,42 +142,21 @@ def choose_target(snapshot: CloudSnapshot, server: Server, *, preferred: set[str
     groups) allow no more members are never chosen. `placed` overrides server locations for servers already planned
     to move.
     """
-    cap = capacity or Capacity(snapshot.hosts)
-    locations: dict[str, str | None] = {s.id: s.host for s in snapshot.servers}
-    locations.update(placed or {})
-    peer_hosts = {locations.get(p) for p in anti_affinity_peers(snapshot, server)} | _full_hosts(rules, server,
-                                                                                                  locations)
-    candidates: list[tuple[int, int, str]] = []
-    for host in snapshot.hosts:
-        if host.name == server.host or not host.enabled or not host.up:
-            continue
-        if host.name in peer_hosts or not cap.fits(host.name, server):
-            continue
-        tier = 0 if host.name in preferred else 2 if host.name in avoid else 1
-        candidates.append((tier, cap.ram[host.name] - server.memory_mb, host.name))
-    return min(candidates)[2] if candidates else None
+    cloud = _Cloud(snapshot, rules)
+    fit = cloud.fit(preferred, avoid, capacity or Capacity(snapshot.hosts), min_vcpus=server.vcpus)
+    return cloud.target(fit, server, placed or {})
 
 
 def evacuation_plan(snapshot: CloudSnapshot, host: str, *, preferred: set[str], avoid: set[str],
                     leaving: set[str] | None = None, rules: Sequence[PlacementRule] = ()) -> dict[str, str] | None:
-    """Destinations for every server on `host` (largest first), or None if the host cannot be emptied.
+    """Destinations for every server on `host` (largest first, each as `choose_target` would place it), or None if
+    the host cannot be emptied.
 
-    `leaving` are servers the caller does not need to place (OWN_ACTION: the project moves them).
+    `leaving` are servers the caller does not need to place (OWN_ACTION: the project moves them). The host being
+    emptied takes nothing new: it is every server's own host.
     """
-    cap = Capacity(snapshot.hosts)
-    cap.vcpus[host] = cap.ram[host] = 0  # the host being emptied takes nothing new
-    plan: dict[str, str] = {}
-    servers = sorted(snapshot.servers_on(host), key=lambda s: (-s.memory_mb, -s.vcpus, s.id))
-    for server in servers:
-        if server.id in (leaving or set()):
-            continue
-        dest = choose_target(snapshot, server, preferred=preferred, avoid=avoid | {host},
-                             capacity=cap, placed=plan, rules=rules)
-        if dest is None:
-            return None
-        cap.move(server, dest)
-        plan[server.id] = dest
-    return plan
+    cloud = _Cloud(snapshot, rules)
+    return cloud.plan(cloud.fit(preferred, avoid | {host}), host, leaving or set())
 
 
 def host_to_empty(snapshot: CloudSnapshot, pending: list[str], maintained: set[str],
@@ -136,14 +164,17 @@ def host_to_empty(snapshot: CloudSnapshot, pending: list[str], maintained: set[s
     """The next occupied host to evacuate: one that can be emptied, with the least to move.
 
     Hosts are considered as if the ones still pending were available (they are enabled until their
-    turn), which is what Nova will allow.
+    turn), which is what Nova will allow. Every trial plan starts from the same snapshot, so the indexes and the
+    sorted free room are built once and each trial works on a scratch copy.
     """
+    cloud = _Cloud(snapshot, rules)
+    base = cloud.fit(maintained, set(pending))
     best: tuple[int, int, str] | None = None
     for name in sorted(pending):
-        servers = snapshot.servers_on(name)
+        servers = cloud.servers_on.get(name, [])
         if not servers:
             continue
-        if evacuation_plan(snapshot, name, preferred=maintained, avoid=set(pending), rules=rules) is None:
+        if cloud.plan(base, name, set()) is None:
             continue
         key = (sum(s.memory_mb for s in servers), len(servers), name)
         best = key if best is None or key < best else best
@@ -152,13 +183,22 @@ def host_to_empty(snapshot: CloudSnapshot, pending: list[str], maintained: set[s
 
 def capacity_shortfall(snapshot: CloudSnapshot, pending: list[str]) -> tuple[int, int]:
     """vCPU and RAM that must be freed so the smallest pending host could be emptied (for the notice)."""
+    usable = [h for h in snapshot.hosts if h.enabled and h.up]
+    total = (sum(h.vcpus_free for h in usable), sum(h.memory_mb_free for h in usable))
+    own: dict[str, tuple[int, int]] = {}  # a pending host's own free room, which cannot take its servers
+    for h in usable:
+        v, m = own.get(h.name, (0, 0))
+        own[h.name] = (v + h.vcpus_free, m + h.memory_mb_free)
+    servers_on: dict[str | None, list[Server]] = {}
+    for s in snapshot.servers:
+        servers_on.setdefault(s.host, []).append(s)
     best: tuple[int, int] | None = None
     for name in pending:
-        servers = snapshot.servers_on(name)
+        servers = servers_on.get(name, [])
         if not servers:
             return (0, 0)
-        free_vcpus = sum(h.vcpus_free for h in snapshot.hosts if h.name != name and h.enabled and h.up)
-        free_ram = sum(h.memory_mb_free for h in snapshot.hosts if h.name != name and h.enabled and h.up)
+        free_vcpus = total[0] - own.get(name, (0, 0))[0]
+        free_ram = total[1] - own.get(name, (0, 0))[1]
         need = (max(0, sum(s.vcpus for s in servers) - free_vcpus),
                 max(0, sum(s.memory_mb for s in servers) - free_ram))
         best = need if best is None or need < best else best

@@ -27,7 +27,7 @@ def simulate(snap: CloudSnapshot, hosts: list[str], inp: PlanInput, instances: l
     pacer = Pacer(snap, hosts, instances=instances, groups=groups, default_action=inp.default_action,
                   max_parallel_hosts=inp.max_parallel_hosts, estimates=est, warn_ahead=inp.warn_ahead,
                   # the rules every new session paces by (workflows/patches.py FAITHFUL_VNFM, ADMISSION_LOOKAHEAD)
-                  warn_within_budget=True, lookahead=lookahead)
+                  warn_within_budget=True, lookahead=lookahead, explain=False)  # the preview shows no holds
     maint_s = est.host_maintenance_s if inp.host_maintenance_s is None else inp.host_maintenance_s
     preview = PlanPreview(max_parallel_hosts=inp.max_parallel_hosts)
     start: dict[str, float] = {}

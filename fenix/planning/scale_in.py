@@ -9,16 +9,27 @@ from fenix.planning.state import PlanState
 class ScaleIn(PlanState):
     """The capacity a host is short of, and the per-group and per-project scale-in asks that would free it."""
 
-    def _shortfall(self, host: str) -> tuple[int, int]:
-        others = [h for h, ok in self._enabled.items() if ok and h != host
-                  and self.hosts.get(h) not in (HostStep.DRAINING, HostStep.MAINTAINING)]
+    def _room(self) -> tuple[int, int, set[str]]:
+        """Free vCPUs and RAM of the hosts that may take instances (enabled, not in progress), and those hosts.
+
+        Computed once per decision and shared by every host's shortfall: a sum over every host per pending host
+        took most of a decision at 1,000 hosts.
+        """
+        others = {h for h, ok in self._enabled.items() if ok
+                  and self.hosts.get(h) not in (HostStep.DRAINING, HostStep.MAINTAINING)}
+        return sum(self._free[h][0] for h in others), sum(self._free[h][1] for h in others), others
+
+    def _shortfall(self, host: str, room: tuple[int, int, set[str]] | None = None) -> tuple[int, int]:
+        vcpus_free, mem_free, others = room if room is not None else self._room()
+        if host in others:  # its own room cannot take its instances
+            vcpus_free, mem_free = vcpus_free - self._free[host][0], mem_free - self._free[host][1]
         need = self.on_host(host)
-        vcpus = sum(i.vcpus for i in need) - sum(self._free[h][0] for h in others)
-        mem = sum(i.memory_mb for i in need) - sum(self._free[h][1] for h in others)
+        vcpus = sum(i.vcpus for i in need) - vcpus_free
+        mem = sum(i.memory_mb for i in need) - mem_free
         return max(0, vcpus), max(0, mem)
 
-    def _shortfall_text(self, host: str) -> str:
-        vcpus, mem = self._shortfall(host)
+    def _shortfall_text(self, host: str, room: tuple[int, int, set[str]] | None = None) -> str:
+        vcpus, mem = self._shortfall(host, room)
         if vcpus or mem:
             return f"short of {vcpus} vCPU / {mem} MB"
         return "fragmentation, anti-affinity or max_instances_per_host"
@@ -32,8 +43,9 @@ class ScaleIn(PlanState):
         pending = [h for h, s in self.hosts.items() if s == HostStep.PENDING and self.on_host(h)]
         if not pending:
             return None
-        host = min(pending, key=lambda h: (self._shortfall(h), len(self.on_host(h)), h))
-        vcpus, mem = self._shortfall(host)
+        room = self._room()
+        host = min(pending, key=lambda h: (self._shortfall(h, room), len(self.on_host(h)), h))
+        vcpus, mem = self._shortfall(host, room)
         if vcpus == 0 and mem == 0:
             # Fragmentation or placement rules: freeing one instance of each group on the host is the best ask.
             vcpus, mem = min(i.vcpus for i in self.on_host(host)), min(i.memory_mb for i in self.on_host(host))

@@ -12,6 +12,7 @@ from fenix.models.cloud import CloudSnapshot, GroupPolicy, ServerStatus
 from fenix.models.constraints import GroupConstraints, InstanceConstraints, InstanceFields
 from fenix.models.plan import MoveEstimates
 from fenix.models.session import MOVE_ACTIONS, InstanceAction
+from fenix.planning.bestfit import BestFit
 from fenix.planning.model import HostStep, Inst, Step, group_from
 
 
@@ -22,7 +23,7 @@ class PlanState:
                  groups: Iterable[GroupConstraints], default_action: InstanceAction, max_parallel_hosts: int,
                  estimates: MoveEstimates | None = None, default_fields: InstanceFields | None = None,
                  warn_ahead: bool = True, lead_from_delivery: bool = False,
-                 warn_within_budget: bool = False, lookahead: bool = False) -> None:
+                 warn_within_budget: bool = False, lookahead: bool = False, explain: bool = True) -> None:
         self.est = estimates or MoveEstimates()
         self.max_parallel = max(1, max_parallel_hosts)
         self.warn_ahead = warn_ahead  # False: warn only when a host starts (Fenix's way; the benchmark's baseline)
@@ -38,6 +39,9 @@ class PlanState:
         # with long lead times starts with only the members on the first hosts the spare room allows, and each
         # round of it waits out its lead time again: the makespan grows by a lead time per under-filled round.
         self.lookahead = lookahead
+        # False (the plan preview): decisions leave out why each host waits (`holds`, `waits`) unless the session is
+        # stuck, so a decision need not try every pending host's placement, only the few it warns ahead.
+        self.explain = explain
         # Projects whose replies do not name the instance (Fenix-era VNFMs): at most one of their instances waits
         # for a reply at a time, so a bare reply can only mean that one.
         self.serial_projects: set[str] = set()
@@ -54,11 +58,15 @@ class PlanState:
         self._nova_peers: dict[str, set[str]] = {}
         self._members: dict[str, list[Inst]] = {}
         self._feasible: dict[tuple[str, bool], bool] = {}  # placeability per host, valid within one decide()
+        # _plan_fits' hosts in progress and free room, per (_version, double_moves): the same for every host tried.
+        self._fit_bases: dict[tuple[int, bool], tuple[list[str], BestFit]] = {}
         # Ranking inputs, computed once per decide() (heuristics: a little staleness within one decision is fine;
         # decide() runs in workflow code at every event, also on replay, so it must stay cheap).
         self._chains: dict[str, float] = {}
         self._served_now: dict[str, bool] = {}
+        self._rank_keys: dict[str, tuple[int, float, float, int, str]] = {}  # _rank's keys, per decide()
         self._depths: dict[str, int] = {}
+        self._by_id: list[Inst] = []  # _ordered()
         self._by_host: dict[str, list[Inst]] | None = None  # on_host() index; None after any move of an instance
         self._epoch = 0  # bumped whenever capacity may have changed
         self._no_room_epoch = -1  # the epoch at which no pending host could be admitted
@@ -108,7 +116,7 @@ class PlanState:
     def _index(self) -> None:
         self._moved()
         self._members = {}
-        for inst in sorted(self.insts.values(), key=lambda i: i.id):
+        for inst in self._ordered():
             if inst.group is not None:
                 self._members.setdefault(inst.group, []).append(inst)
         self._feasible = {}
@@ -208,12 +216,21 @@ class PlanState:
         """Instances the session must get off `host` (still there or on their way)."""
         if self._by_host is None:
             index: dict[str, list[Inst]] = {}
-            for i in sorted(self.insts.values(), key=lambda i: i.id):
-                if i.step != Step.DONE:
-                    for h in {i.host, i.source} - {None, ""}:
-                        index.setdefault(h, []).append(i)  # type: ignore[arg-type]
+            for i in self._ordered():
+                if i.step != Step.DONE:  # on its host, and on its source while it leaves (no set per instance)
+                    if i.host:
+                        index.setdefault(i.host, []).append(i)
+                    if i.source and i.source != i.host:
+                        index.setdefault(i.source, []).append(i)
             self._by_host = index
         return list(self._by_host.get(host, []))
+
+    def _ordered(self) -> list[Inst]:
+        """The instances by id. Sorted again only when one was added: instances are never removed (a gone one is
+        DONE), and the index of on_host() is rebuilt after every move, where sorting 10,000 each time was the cost."""
+        if len(self._by_id) != len(self.insts):
+            self._by_id = sorted(self.insts.values(), key=lambda i: i.id)
+        return self._by_id
 
     def _moved(self) -> None:
         self._by_host = None

@@ -60,12 +60,17 @@ class Urgency(PlanState):
                      and self.hosts.get(i.origin) == HostStep.DRAINING)
 
     def _rank(self, hosts: list[str], now: float) -> list[str]:
+        # A host's key is kept for the rest of the decision: decide() ranks before any instance is warned or moves,
+        # and the chains and pipelines it reads are already fixed per decision, so a second ranking (one per host
+        # admitted, two for the warnings ahead) would compute the same keys again, over every pending host.
         def key(h: str) -> tuple[int, float, float, int, str]:
-            longest, total = self._urgency(h, now)
-            # Within the budget, a member warned ahead holds its group's slot until it has moved: its host goes
-            # first, or the slot is wasted while the lead time has long run out.
-            warned = -sum(1 for i in self.on_host(h) if i.step == Step.NOTIFIED) if self.warn_within_budget else 0
-            return (warned, -longest, -total, len(self.on_host(h)), h)
+            if h not in self._rank_keys:
+                longest, total = self._urgency(h, now)
+                # Within the budget, a member warned ahead holds its group's slot until it has moved: its host goes
+                # first, or the slot is wasted while the lead time has long run out.
+                warned = -sum(1 for i in self.on_host(h) if i.step == Step.NOTIFIED) if self.warn_within_budget else 0
+                self._rank_keys[h] = (warned, -longest, -total, len(self.on_host(h)), h)
+            return self._rank_keys[h]
         return sorted(hosts, key=key)
 
     def _depth(self, group: str) -> int:
