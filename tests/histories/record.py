@@ -76,6 +76,33 @@ async def default_own_action(env: WorkflowEnvironment, tmp: Path) -> list[Workfl
         return await _histories(st, sid)
 
 
+async def default_steered(env: WorkflowEnvironment, tmp: Path) -> list[WorkflowHistory]:
+    """Rescheduled while it waits for its window, paused by itself after a canary host (`pause_after`), resumed
+    (0.1.4 on: older checkouts skip it)."""
+    async with stack(env, tmp, roomy_seed(), vnfms(InstanceAction.LIVE_MIGRATE)) as st:
+        sid = await st.start(hosts=["c0", "c1", "c2"], maintenance_at="2099-01-01 00:00:00", pause_after=1)
+        while True:
+            r = await st.admin.put(f"/maintenance/{sid}", json={"maintenance_at": "2020-01-01 00:00:00"})
+            if r.status_code == 200:
+                break
+            assert r.status_code in (409, 503), r.text  # still telling projects about the first time
+            await asyncio.sleep(0.2)
+        while not (await st.admin.get(f"/maintenance/{sid}/detail")).json()["steering"]["paused"]:
+            await asyncio.sleep(0.1)
+        r = await st.admin.post(f"/maintenance/{sid}/resume")
+        assert r.status_code == 200, r.text
+        await st.result(sid)
+        return await _histories(st, sid)
+
+
+async def default_retire(env: WorkflowEnvironment, tmp: Path) -> list[WorkflowHistory]:
+    """A host emptied and left disabled for good (0.1.4 on)."""
+    async with stack(env, tmp, roomy_seed(), vnfms(InstanceAction.LIVE_MIGRATE)) as st:
+        sid = await st.start(hosts=["c0"], retire=True)
+        await st.result(sid)
+        return await _histories(st, sid)
+
+
 async def vnf_parallel(env: WorkflowEnvironment, tmp: Path) -> list[WorkflowHistory]:
     async with stack(env, tmp, roomy_seed(), constrained(lead_time=10, recovery_time=5), skip_time=True) as st:
         sid = await st.start(workflow="vnf", max_parallel_hosts=2)
@@ -123,7 +150,8 @@ Scenario = Callable[[WorkflowEnvironment, Path], Awaitable[list[WorkflowHistory]
 ON_DEV_SERVER: dict[str, Scenario] = {"default-happy": default_happy, "default-scale-in": default_scale_in,
                                       "abort-mid-move": abort_mid_move,
                                       "worker-killed-mid-move": worker_killed_mid_move,
-                                      "default-own-action": default_own_action}
+                                      "default-own-action": default_own_action,
+                                      "default-steered": default_steered, "default-retire": default_retire}
 ON_TIME_SKIPPING: dict[str, Scenario] = {"vnf-parallel": vnf_parallel}
 
 
