@@ -10,12 +10,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
-from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deadline import RequestTimedOut
 from api.schemas import ErrorBody, ValidationErrorBody
 from api.temporal_link import TemporalNotReady
+from fenix.cloud.driver import NotFound
 from workflows import constraints as constraints_wf
 from workflows.deadline import DEADLINE_PASSED
 from workflows.leases import HOSTS_HELD, LEASE_UNCHECKED
@@ -53,6 +54,16 @@ def root_cause(err: BaseException) -> BaseException:
 def is_not_found(err: BaseException) -> bool:
     """Temporal has no such workflow, or (an Update) no longer a running one."""
     return isinstance(err, RPCError) and err.status == RPCStatusCode.NOT_FOUND
+
+
+def cloud_read_failed(err: WorkflowFailureError, what: str) -> HTTPException:
+    """A short workflow that reads the cloud for a request (plan preview, capacity) failed: a host the cloud does not
+    know is the caller's mistake (422); anything else is the cloud's or Temporal's (503, saying `what` failed)."""
+    cause = root_cause(err)
+    message = (cause.message if isinstance(cause, FailureError) else "") or str(cause)
+    if isinstance(cause, ApplicationError) and cause.type == NotFound.__name__:  # a host the cloud does not know
+        return HTTPException(422, message)
+    return HTTPException(503, f"{what}: {message}")
 
 
 def error_doc(description: str) -> dict[str, object]:

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from uuid import uuid4
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from temporalio.client import WorkflowFailureError
-from temporalio.exceptions import ApplicationError, FailureError
 
 from api.audit import audit
 from api.deps import AdminDep, ClientDep, SettingsDep
-from api.errors import root_cause
-from fenix.cloud.driver import NotFound
+from api.errors import cloud_read_failed
 from fenix.models.capacity import CapacityAdded, CapacityInput, CapacityNotice
 from workflows.capacity import READ_TIMEOUT, CapacityChangedWorkflow, capacity_workflow_id
 
@@ -30,10 +28,6 @@ async def capacity_added(body: CapacityAdded, admin: AdminDep, client: ClientDep
             CapacityChangedWorkflow.run, CapacityInput(hosts=body.hosts, notice_id=notice_id),
             id=capacity_workflow_id(notice_id), task_queue=settings.task_queue, execution_timeout=READ_TIMEOUT)
     except WorkflowFailureError as err:
-        cause = root_cause(err)
-        message = (cause.message if isinstance(cause, FailureError) else "") or str(cause)
-        if isinstance(cause, ApplicationError) and cause.type == NotFound.__name__:  # an unknown host
-            raise HTTPException(422, message) from err
-        raise HTTPException(503, f"the capacity could not be read: {message}") from err
+        raise cloud_read_failed(err, "the capacity could not be read") from err
     audit(admin, "capacity_added", detail=", ".join(result.hosts))
     return result

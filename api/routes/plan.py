@@ -5,14 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from uuid import uuid4
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from temporalio.client import WorkflowFailureError
-from temporalio.exceptions import ApplicationError, FailureError
 
 from api.deps import AdminDep, ClientDep, SettingsDep
-from api.errors import root_cause
+from api.errors import cloud_read_failed
 from api.schemas import PlanRequest
-from fenix.cloud.driver import NotFound
 from fenix.constants import plan_workflow_id
 from fenix.models.plan import PlanPreview
 from workflows.plan import PlanPreviewWorkflow
@@ -34,8 +32,4 @@ async def preview_plan(body: PlanRequest, _: AdminDep, client: ClientDep, settin
             execution_timeout=PREVIEW_TIMEOUT)
         return result
     except WorkflowFailureError as err:
-        cause = root_cause(err)
-        message = (cause.message if isinstance(cause, FailureError) else "") or str(cause)
-        if isinstance(cause, ApplicationError) and cause.type == NotFound.__name__:  # an unknown host
-            raise HTTPException(422, message) from err
-        raise HTTPException(503, f"the plan could not be made: {message}") from err
+        raise cloud_read_failed(err, "the plan could not be made") from err
