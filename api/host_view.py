@@ -16,7 +16,7 @@ from temporalio.service import RPCError
 
 from api.errors import is_not_found
 from api.registries import Registry
-from fenix.constants import session_workflow_id
+from fenix.constants import SA_HOSTS, SESSION_WORKFLOW_TYPE, session_id_from_workflow_id, session_workflow_id
 from fenix.models.hosts import OUT_OF_SERVICE, HostState, HostStatus, HostWindow, SessionHosts
 from fenix.models.lease import HeldQuery, Lease
 from workflows.leases import HostLeasesWorkflow
@@ -65,3 +65,13 @@ async def host_rows(client: Client, leases: Registry[HostLeasesWorkflow], host: 
                 row.in_maintenance = bool(row.sessions)
             rows[window.host] = row
     return [rows[name] for name in sorted(rows)]
+
+
+async def out_of_service(client: Client, host: str) -> HostStatus:
+    """What Temporal's visibility alone says of `host` (no worker needed, as Fenix 0.1 answered): whether a running
+    session has it out of service. `host` must be a checked name: it goes inside the query's quotes."""
+    query = (f"WorkflowType = '{SESSION_WORKFLOW_TYPE}' AND ExecutionStatus = 'Running' AND "
+             f"{SA_HOSTS.name} = '{host}'")
+    sessions = [session_id_from_workflow_id(execution.id) async for execution in client.list_workflows(query)]
+    return HostStatus(host=host, state=HostState.DISABLED if sessions else HostState.IN_SERVICE,
+                      in_maintenance=bool(sessions), sessions=sessions, session_id=sessions[0] if sessions else None)

@@ -99,6 +99,12 @@ async def no_worker_then_one(st: Stack, sid: str, first: subprocess.Popen[bytes]
                 assert_error(r, 503, f"no answer within {READ_S:g} s", "no Fenix worker answered")
                 assert READ_S - 0.5 < took < READ_S + SLACK_S, (what, took)
             assert r.headers.get("retry-after") == "5", what
+        # A monitoring system asking whether a host is down for planned maintenance is still answered, as Fenix 0.1
+        # was, from Temporal's visibility (the session has asked, not disabled anything yet).
+        r, took = await timed(st.admin.get("/hosts/c0"))
+        assert r.status_code == 200, r.text
+        assert r.json()["in_maintenance"] is False and r.json()["sessions"] == [], r.json()
+        assert took < READ_S + SLACK_S, took
 
         # A worker comes back, after the deadlines have passed. Temporal hands it the writes it kept; the
         # workflows must refuse them.
