@@ -3,6 +3,8 @@ knows of a session whose workflow was terminated."""
 
 from __future__ import annotations
 
+from fastapi import HTTPException
+from pydantic import ValidationError
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -50,6 +52,16 @@ async def _summary(handle: SessionHandle) -> SessionDetail:
         return summarize(await handle.query(MaintenanceSessionWorkflow.detail))
 
 
+async def _result(handle: SessionHandle) -> SessionDetail:
+    """An ended session's result. One that is not a session's detail (a workflow of another program registered under
+    the session's type on the same namespace) is the upstream's fault, told as such: a 502 naming it, not a 500."""
+    try:
+        return await handle.result()
+    except ValidationError as err:
+        raise HTTPException(502, f"workflow {handle.id} ended with a result that is not a Fenix session's "
+                                 f"({err.error_count()} error(s), e.g. {err.errors()[0]['msg']})") from None
+
+
 async def read_detail(client: Client, session_id: str) -> SessionDetail:
     """The session's detail, bounded (fenix/models/session_pages.py `summarize`; docs/api.md#session-detail)."""
     handle, status = await describe_session(client, session_id)
@@ -57,7 +69,7 @@ async def read_detail(client: Client, session_id: str) -> SessionDetail:
         return await _summary(handle)
     if status == WorkflowExecutionStatus.COMPLETED:
         # Sessions that ended before the bounded result returned their whole detail.
-        return summarize(await handle.result())
+        return summarize(await _result(handle))
     # Terminated: by the abort of a wedged session (its result says why), or outside Fenix (an operator used the
     # Temporal CLI). The last known state is what a query on the closed workflow replays, if its code still can.
     abort = await abort_result(client, session_id)
@@ -133,7 +145,7 @@ async def _ended_result(handle: SessionHandle, status: WorkflowExecutionStatus |
     """An ended session's result, if it holds all of `part` (a result is a summary: a large session's is cut)."""
     if status != WorkflowExecutionStatus.COMPLETED:
         return None
-    result = await handle.result()
+    result = await _result(handle)
     return None if part in result.truncated else result
 
 

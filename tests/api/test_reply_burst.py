@@ -175,3 +175,8 @@ async def test_a_session_of_an_older_release_gets_its_replies_one_by_one(dev_env
             assert_error(answers[2], 404, "no instances")
             await handle.signal(SessionBeforeBatches.end)
             assert sorted(await handle.result()) == ["alpha", "beta"]
+        # Its result is not a Fenix session's detail: reading the ended session is the upstream's fault (502, with
+        # the reason), never a 500 that drops the connection (seen from `fenix session list --long` on a shared
+        # dev server).
+        for path in (f"/maintenance/{sid}", f"/maintenance/{sid}/detail"):
+            assert_error(await st.admin.get(path), 502, "not a Fenix session's")
