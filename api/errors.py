@@ -66,6 +66,15 @@ def cloud_read_failed(err: WorkflowFailureError, what: str) -> HTTPException:
     return HTTPException(503, f"{what}: {message}")
 
 
+def update_met_workflow_end(err: BaseException) -> bool:
+    """Whether an Update failed because its workflow closed meanwhile: Temporal answers an Update to a closed workflow
+    NOT_FOUND, or aborts one in flight "by closing workflow" (not an error the workflow's own code raised)."""
+    if isinstance(err, WorkflowUpdateFailedError):
+        cause = root_cause(err)
+        return not isinstance(cause, ApplicationError) and "closing workflow" in str(cause)
+    return is_not_found(err)
+
+
 def error_doc(description: str) -> dict[str, object]:
     """An error status as the OpenAPI document declares it: the common error body, and when it is answered."""
     return {"model": ErrorBody, "description": description}

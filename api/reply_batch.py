@@ -31,9 +31,8 @@ from typing import Any, TypeVar
 
 from fastapi import HTTPException
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
 
-from api.errors import UPDATE_STATUS, is_not_found, root_cause
+from api.errors import UPDATE_STATUS, root_cause, update_met_workflow_end
 from api.session_reads import SessionHandle, describe_session
 from api.update_limit import backoff, refused_for_now
 from fenix.constants import session_workflow_id
@@ -214,12 +213,7 @@ def _answer(waiter: _Waiter, outcome: ReplyOutcome) -> None:
 async def _why_not_taken(client: Client, session_id: str, err: Exception) -> Exception:
     """The error a failed batch answers its replies with: 409 if the session ended meanwhile (Temporal answers an
     Update to a closed workflow NOT_FOUND, or aborts it "by closing workflow"), 404 if there is no such session."""
-    if isinstance(err, WorkflowUpdateFailedError):
-        cause = root_cause(err)
-        ended = not isinstance(cause, ApplicationError) and "closing workflow" in str(cause)
-    else:
-        ended = is_not_found(err)
-    if not ended:
+    if not update_met_workflow_end(err):
         return err
     try:
         _, status = await describe_session(client, session_id)

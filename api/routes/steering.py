@@ -25,7 +25,7 @@ from api.audit import audit
 from api.auth import Principal
 from api.deadline import BoundedRoute, DeadlineDep
 from api.deps import AdminDep, ClientDep
-from api.errors import is_not_found, root_cause
+from api.errors import update_met_workflow_end
 from api.schemas import parse_time
 from api.session_reads import describe_session
 from fenix.models.session import ReplyWindows
@@ -71,8 +71,7 @@ async def _update(client: Client, session_id: str, update: Any, arg: BaseModel) 
         await _ended_meanwhile(client, session_id)
         raise
     except (RPCError, WorkflowUpdateFailedError) as err:
-        aborted = is_not_found(err) if isinstance(err, RPCError) else "closing workflow" in str(root_cause(err))
-        if not aborted:
+        if not update_met_workflow_end(err):
             raise
         await _ended_meanwhile(client, session_id)
         raise
